@@ -1,0 +1,52 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Each builds its own
+# virtualenv with a Python that really runs (see scripts/find-python).
+
+VENV        ?= .venv
+VENV_DJ52   ?= .venv-django52
+PG_URL      ?= postgres://postgres@127.0.0.1:5432/test
+SQLITE_URL  ?= sqlite:///$(CURDIR)/var/test.sqlite3
+DEMO_URL    ?= sqlite:///$(CURDIR)/var/demo.sqlite3
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-sqlite test-postgres test-django52 lint venv clean
+
+$(VENV)/.installed: pyproject.toml
+	@python="$$(scripts/find-python 3.12)" && "$$python" -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[postgres,crontab,dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## The example shop's main job on SQLite: migrate, enqueue, drain, print stats.
+demo: venv
+	mkdir -p var
+	DATABASE_URL=$(DEMO_URL) $(VENV)/bin/python manage.py shopdemo
+
+## The whole suite: lint, migrations check, then every test on SQLite and on PostgreSQL.
+test: venv lint
+	scripts/ensure-services
+	$(MAKE) -k test-sqlite test-postgres
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	DATABASE_URL=$(DEMO_URL) $(VENV)/bin/python manage.py makemigrations --check --dry-run
+
+test-sqlite: venv
+	DATABASE_URL=$(SQLITE_URL) $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: venv
+	DATABASE_URL=$(PG_URL) TASKQUEUE_REQUIRE_POSTGRES=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## Django 5.2 LTS on Python 3.11, SQLite.
+$(VENV_DJ52)/.installed: pyproject.toml
+	@python="$$(scripts/find-python 3.11)" && "$$python" -m venv $(VENV_DJ52)
+	$(VENV_DJ52)/bin/pip install -q --upgrade pip
+	$(VENV_DJ52)/bin/pip install -q "Django>=5.2,<5.3" -e ".[postgres,crontab,dev]"
+	touch $@
+
+test-django52: $(VENV_DJ52)/.installed
+	DATABASE_URL=$(SQLITE_URL) $(VENV_DJ52)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) $(VENV_DJ52) var .pytest_cache
