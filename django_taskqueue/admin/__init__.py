@@ -1,0 +1,11 @@
+"""The operations console: queue items, task definitions, the queues dashboard and runners.
+
+Importing the package registers every ModelAdmin (Django's admin autodiscovery imports it).
+"""
+
+from .dashboard import QueueDashboardAdmin
+from .definitions import TaskDefinitionAdmin
+from .items import QueueItemAdmin
+from .runners import RunnerAdmin
+
+__all__ = ["QueueDashboardAdmin", "QueueItemAdmin", "RunnerAdmin", "TaskDefinitionAdmin"]

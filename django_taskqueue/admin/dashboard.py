@@ -1,0 +1,126 @@
+"""The queues dashboard: the QueueState admin's change list, replaced by an overview page.
+
+Queues are not rows an operator creates or edits; they exist because items name them. So the
+"Queues" entry on the admin index opens this page: per-queue health from ``queue_overview()``,
+a throughput chart, pause/resume buttons and the live runners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from ..exceptions import InvalidName
+from ..models import QueueItem, QueueState
+from ..stats import QueueOverview, live_runners, queue_overview
+from ..validation import validate_name
+from .charts import MinuteChart, minute_chart, summed
+from .display import STYLESHEET, short_duration
+
+WINDOW_MINUTES = 15
+
+
+@dataclass
+class QueueRow:
+    """What the template needs for one queue, links included."""
+
+    overview: QueueOverview
+    chart: MinuteChart
+    oldest_queued_age: str
+    status_links: list[tuple[str, str, int, str]]  # (status, label, count, url)
+
+
+@admin.register(QueueState)
+class QueueDashboardAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": (STYLESHEET,)}
+
+    def get_urls(self) -> list[Any]:
+        # Only two pages: the dashboard, under the change-list URL name the admin index links
+        # to, and the pause switch. Queue rows are never added, edited or deleted by hand.
+        return [
+            path(
+                "",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="django_taskqueue_queuestate_changelist",
+            ),
+            path(
+                "set-paused/",
+                self.admin_site.admin_view(self.set_paused_view),
+                name="django_taskqueue_queuestate_set_paused",
+            ),
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        overviews = queue_overview(WINDOW_MINUTES)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Queues and runners"),
+            "opts": self.opts,
+            "media": self.media,
+            "window_minutes": WINDOW_MINUTES,
+            "queues": [self._row(overview) for overview in overviews],
+            "total_chart": minute_chart(
+                summed([o.throughput_per_minute for o in overviews], WINDOW_MINUTES),
+                summed([o.failures_per_minute for o in overviews], WINDOW_MINUTES),
+                width=600,
+                height=120,
+            ),
+            "runners": live_runners(),
+            "can_pause": self.has_change_permission(request),
+        }
+        return TemplateResponse(
+            request, "admin/django_taskqueue/queuestate/dashboard.html", context
+        )
+
+    @staticmethod
+    def _row(overview: QueueOverview) -> QueueRow:
+        items_url = reverse("admin:django_taskqueue_queueitem_changelist")
+        return QueueRow(
+            overview=overview,
+            chart=minute_chart(overview.throughput_per_minute, overview.failures_per_minute),
+            oldest_queued_age=short_duration(overview.oldest_queued_age_seconds),
+            status_links=[
+                (
+                    status,
+                    label,
+                    overview.counts.get(status, 0),
+                    f"{items_url}?queue={overview.name}&status__exact={status}",
+                )
+                for status, label in QueueItem.Status.choices
+            ],
+        )
+
+    def set_paused_view(self, request: HttpRequest) -> HttpResponse:
+        """Pause or resume a whole queue: runners stop claiming from it, its items stay."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        dashboard = reverse("admin:django_taskqueue_queuestate_changelist")
+        try:
+            name = validate_name(request.POST.get("queue", ""), "queue name")
+        except InvalidName as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(dashboard)
+        paused = request.POST.get("paused") == "1"
+        QueueState.objects.set_paused(name, paused)
+        state = _("paused") if paused else _("resumed")
+        message = _("Queue “%(name)s” %(state)s.") % {"name": name, "state": state}
+        self.message_user(request, message)
+        return HttpResponseRedirect(dashboard)

@@ -1,0 +1,284 @@
+"""The queue-item admin: a change list for operators, bulk actions, a read-mostly detail page.
+
+Every action goes through ``actions.apply_action``, the same code the CLI and HTTP API use, and
+reports what changed and what was skipped. Fields a runner owns are never editable here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from ..actions import REQUIRED_PERMISSION, apply_action
+from ..models import QueueItem
+from .changelist import RangeDateHierarchyChangeList
+from .display import (
+    STYLESHEET,
+    compact_time,
+    pretty_json,
+    short_duration,
+    status_badge,
+    text_block,
+)
+from .filters import DeletedFilter, EstimatedCountPaginator, QueueNameFilter
+
+# What an operator may change, and only while the item waits: where and when it runs.
+OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
+EDITABLE_STATUSES = (QueueItem.Status.QUEUED, QueueItem.Status.PAUSED)
+
+
+def _operator_action(name: str, description: str) -> Callable[..., None]:
+    """An admin action running ``apply_action(name)``, offered only with its permission.
+
+    ``REQUIRED_PERMISSION`` maps e.g. ``run_now`` to ``requeue_queueitem``; the admin wants
+    the verb (``requeue``), for which ``QueueItemAdmin`` has a ``has_<verb>_permission``.
+    """
+    codename = REQUIRED_PERMISSION[name].split(".", 1)[1]
+    verb = codename.removesuffix("_queueitem")
+
+    def action(model_admin: QueueItemAdmin, request: HttpRequest, queryset: QuerySet) -> None:
+        report = apply_action(name, queryset)
+        level = messages.WARNING if report.skipped else messages.SUCCESS
+        model_admin.message_user(request, report.summary(), level)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=[verb])(action)
+
+
+@admin.register(QueueItem)
+class QueueItemAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "alias",
+        "queue_name",
+        "colored_status",
+        "attempts_display",
+        "priority",
+        "run_at_column",
+        "created_column",
+        "started_column",
+        "duration_display",
+    )
+    list_display_links = ("id", "alias")
+    list_filter = ("status", QueueNameFilter, "definition", DeletedFilter)
+    search_fields = ("definition__alias", "parameters")  # and ids: see get_search_results
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+    list_per_page = 50
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # per-option counts would scan the table each view
+    actions = (
+        _operator_action("cancel", _("Cancel (running items: ask the runner to stop)")),
+        _operator_action("requeue", _("Requeue finished items")),
+        _operator_action("run_now", _("Run now (skip the wait)")),
+        _operator_action("pause", _("Pause queued items")),
+        _operator_action("resume", _("Resume paused items")),
+        _operator_action("soft_delete", _("Delete (soft: hidden, restorable)")),
+        _operator_action("restore", _("Restore deleted items")),
+    )
+    fieldsets = (
+        (None, {"fields": ("definition_link", "colored_status", "cancel_requested")}),
+        (_("Scheduling"), {"fields": OPERATOR_EDITABLE_FIELDS}),
+        (_("Data"), {"fields": ("parameters_json", "output_json")}),
+        (
+            _("Progress"),
+            {
+                "fields": (
+                    "attempts_display",
+                    "runner_link",
+                    "created_at",
+                    "started_at",
+                    "completed_at",
+                    "duration_display",
+                    "updated_at",
+                    "deleted_at",
+                )
+            },
+        ),
+        (_("Log"), {"fields": ("details_block", "last_error_block", "attempt_history")}),
+    )
+    readonly_fields = tuple(
+        name
+        for _title, options in fieldsets
+        for name in options["fields"]
+        if name not in OPERATOR_EDITABLE_FIELDS
+    )
+
+    class Media:
+        css = {"all": (STYLESHEET,)}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # Soft-deleted items stay reachable (detail page, restore); DeletedFilter hides them
+        # from the list by default. The joins serve the list's alias column and the detail
+        # page's links, so neither costs a query per item.
+        return QueueItem.all_objects.select_related("definition", "runner")
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type:
+        return RangeDateHierarchyChangeList
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """A number (or ``#number``) is an item id, looked up by primary key.
+
+        Any other text is matched against aliases and parameter JSON. That match reads every
+        row's parameters, seconds on millions of items, so it is not spent on the most common
+        search, an id pasted from a log line.
+        """
+        term = search_term.strip().removeprefix("#")
+        if term.isdecimal():
+            return queryset.filter(pk=int(term)), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is not None and obj.status in EDITABLE_STATUSES and obj.deleted_at is None:
+            return self.readonly_fields
+        return self.readonly_fields + OPERATOR_EDITABLE_FIELDS
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        # Nothing to save on an item whose fields are all read-only: offer no Save buttons.
+        if not context["adminform"].form.fields:
+            context.update(show_save=False, show_save_and_continue=False)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # ``action_location`` arrived in Django 6.1 (actions on the change form); 5.2 has none.
+        location = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **location)
+        actions.pop("delete_selected", None)  # items are soft-deleted, never removed here
+        return actions
+
+    # Permissions: one per operator verb, as named in actions.REQUIRED_PERMISSION.
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REQUIRED_PERMISSION["cancel"])
+
+    def has_requeue_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REQUIRED_PERMISSION["requeue"])
+
+    def has_pause_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REQUIRED_PERMISSION["pause"])
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # work is enqueued from its task definition ("Enqueue now")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The permission gates the soft-delete and restore actions; the hard-delete page of a
+        # single item is not offered, so history is never lost from the admin.
+        return obj is None and super().has_delete_permission(request)
+
+    def save_model(self, request: HttpRequest, obj: QueueItem, form: Any, change: bool) -> None:
+        """Write only the operator's fields, and only if the item still waits.
+
+        A plain ``save()`` would write back the status read when the form opened, overwriting a
+        runner that claimed the item meanwhile. Two ways to lose that race are reported: the
+        item left the waiting states before this request (its fields are read-only now, yet the
+        submitted form had them), or during it (the conditional UPDATE matches no row).
+        """
+        if not any(name in form.fields for name in OPERATOR_EDITABLE_FIELDS):
+            if any(name in request.POST for name in OPERATOR_EDITABLE_FIELDS):
+                obj._edit_rejected = True  # read by response_change
+            return
+        changes = {name: getattr(obj, name) for name in form.changed_data}
+        if not changes:
+            return
+        updated = QueueItem.all_objects.filter(
+            pk=obj.pk, status__in=EDITABLE_STATUSES, deleted_at__isnull=True
+        ).update(**changes, updated_at=timezone.now())
+        if not updated:
+            obj._edit_rejected = True
+
+    def response_change(self, request: HttpRequest, obj: QueueItem) -> HttpResponse:
+        if getattr(obj, "_edit_rejected", False):
+            obj.refresh_from_db()
+            self.message_user(
+                request,
+                _("Not saved: item #%(id)s is %(status)s now, so it can no longer be edited.")
+                % {"id": obj.pk, "status": obj.status},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    # Columns and read-only fields.
+    @admin.display(description=_("definition"), ordering="definition__alias")
+    def alias(self, item: QueueItem) -> str:
+        return item.definition.alias
+
+    @admin.display(description=_("status"), ordering="status")
+    def colored_status(self, item: QueueItem) -> str:
+        label = item.get_status_display()
+        if item.cancel_requested and item.status == QueueItem.Status.RUNNING:
+            label = _("Canceling")
+        if item.deleted_at is not None:
+            label = f"{label} · {_('deleted')}"
+        return status_badge(item.status, label)
+
+    @admin.display(description=_("run at"), ordering="run_at")
+    def run_at_column(self, item: QueueItem) -> str:
+        return compact_time(item.run_at)
+
+    @admin.display(description=_("created"), ordering="created_at")
+    def created_column(self, item: QueueItem) -> str:
+        return compact_time(item.created_at)
+
+    @admin.display(description=_("started"), ordering="started_at")
+    def started_column(self, item: QueueItem) -> str:
+        return compact_time(item.started_at)
+
+    @admin.display(description=_("attempts"))
+    def attempts_display(self, item: QueueItem) -> str:
+        return f"{item.attempts} / {item.max_attempts}"
+
+    @admin.display(description=_("duration"))
+    def duration_display(self, item: QueueItem) -> str:
+        if item.duration is None and item.started_at and item.status == QueueItem.Status.RUNNING:
+            return f"{short_duration(timezone.now() - item.started_at)} …"
+        return short_duration(item.duration)
+
+    @admin.display(description=_("definition"))
+    def definition_link(self, item: QueueItem) -> str:
+        url = reverse("admin:django_taskqueue_taskdefinition_change", args=[item.definition_id])
+        return format_html('<a href="{}">{}</a>', url, item.definition.alias)
+
+    @admin.display(description=_("held by runner"))
+    def runner_link(self, item: QueueItem) -> str:
+        if item.runner_id is None:
+            return "—"
+        url = reverse("admin:django_taskqueue_runner_change", args=[item.runner_id])
+        return format_html('<a href="{}">{}</a>', url, item.runner)
+
+    @admin.display(description=_("parameters"))
+    def parameters_json(self, item: QueueItem) -> str:
+        return pretty_json(item.parameters)
+
+    @admin.display(description=_("output"))
+    def output_json(self, item: QueueItem) -> str:
+        return pretty_json(item.output)
+
+    @admin.display(description=_("details"))
+    def details_block(self, item: QueueItem) -> str:
+        return text_block(item.details)
+
+    @admin.display(description=_("last error"))
+    def last_error_block(self, item: QueueItem) -> str:
+        return text_block(item.last_error, "tq-pre tq-traceback")
+
+    @admin.display(description=_("attempt history"))
+    def attempt_history(self, item: QueueItem) -> str:
+        """Every run of the item, kept across retries and requeues (one query)."""
+        return render_to_string(
+            "admin/django_taskqueue/queueitem/attempt_history.html",
+            {"attempts": item.attempt_log.order_by("finished_at", "id")},
+        )

@@ -1,0 +1,125 @@
+"""Who is calling: a bearer JWT or the Django session, and what their model permissions allow.
+
+Tokens carry the user's primary key as ``sub``; everything else (active flag, permissions) is
+read from the database on each request, so deactivating a user or removing a permission takes
+effect at once. Rotating ``API_JWT_SECRET`` (or ``SECRET_KEY``) revokes every token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware
+
+from ..actions import REQUIRED_PERMISSION
+from ..conf import app_settings
+from . import jwt
+from .errors import ApiError
+
+VIEW_PERMISSION = "django_taskqueue.view_queueitem"
+# Either permission lets a user enqueue: the model's own "add", or the definition-level one.
+ENQUEUE_PERMISSIONS = ("django_taskqueue.add_queueitem", "django_taskqueue.enqueue_taskdefinition")
+REALM = 'Bearer realm="django-taskqueue"'
+
+Requirement = Callable[[Any], bool]
+
+
+def token_secret() -> bytes:
+    secret = app_settings.API_JWT_SECRET or settings.SECRET_KEY
+    return secret.encode("utf-8") if isinstance(secret, str) else secret
+
+
+def mint_token(user: Any, lifetime_seconds: int | None = None) -> str:
+    """A bearer token for ``user``, valid for ``lifetime_seconds`` (default: the setting)."""
+    lifetime = lifetime_seconds or app_settings.API_JWT_LIFETIME_SECONDS
+    issued_at = int(time.time())
+    claims = {"sub": str(user.pk), "iat": issued_at, "exp": issued_at + int(lifetime)}
+    return jwt.encode(claims, token_secret())
+
+
+def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
+    challenge = REALM
+    if invalid_token:
+        description = message.replace("\\", "\\\\").replace('"', '\\"')
+        challenge += f', error="invalid_token", error_description="{description}"'
+    code = "invalid_token" if invalid_token else "not_authenticated"
+    return ApiError(401, code, message, {"WWW-Authenticate": challenge})
+
+
+def _user_from_token(token: str) -> Any:
+    try:
+        claims = jwt.decode(token, token_secret())
+    except jwt.InvalidToken as exc:
+        raise _unauthorized(str(exc), invalid_token=True) from exc
+    user_model = get_user_model()
+    try:
+        pk = user_model._meta.pk.to_python(claims["sub"])
+        user = user_model._default_manager.get(pk=pk)
+    except (ValidationError, ValueError, user_model.DoesNotExist) as exc:
+        raise _unauthorized("The token's user does not exist.", invalid_token=True) from exc
+    if not getattr(user, "is_active", True):
+        raise _unauthorized("The token's user is inactive.", invalid_token=True)
+    return user
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's own CSRF check, run on demand, answering with the reason instead of a page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+        return reason
+
+
+def _enforce_csrf(request: HttpRequest) -> None:
+    check = _CsrfCheck(lambda request: None)
+    check.process_request(request)
+    reason = check.process_view(request, None, (), {})
+    if reason:
+        raise ApiError(403, "csrf_failed", f"CSRF verification failed: {reason}")
+
+
+def authenticate(request: HttpRequest) -> Any:
+    """The calling user, or ``ApiError`` 401/403.
+
+    A bearer token, when sent, is the only credential considered. Without one, a logged-in
+    session is accepted; views are CSRF-exempt for the sake of token clients, so the CSRF
+    check that the middleware skipped is made here for unsafe session requests.
+    """
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise _unauthorized(
+                "Send the token as 'Authorization: Bearer <token>'.", invalid_token=True
+            )
+        user = _user_from_token(token.strip())
+        request.user = user
+        return user
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not getattr(user, "is_active", True):
+        raise _unauthorized("Authentication credentials were not provided.", invalid_token=False)
+    if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        _enforce_csrf(request)
+    return user
+
+
+def can_view(user: Any) -> bool:
+    return user.has_perm(VIEW_PERMISSION)
+
+
+def can_enqueue(user: Any) -> bool:
+    return any(user.has_perm(permission) for permission in ENQUEUE_PERMISSIONS)
+
+
+def can_apply(action: str) -> Requirement:
+    """Seeing items, plus the permission ``actions.REQUIRED_PERMISSION`` names for ``action``."""
+
+    def requirement(user: Any) -> bool:
+        return can_view(user) and user.has_perm(REQUIRED_PERMISSION[action])
+
+    return requirement

@@ -1,0 +1,173 @@
+"""Translating between HTTP JSON and the queue's Python API, rejecting bad input with 400s."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, QueryDict
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ..models import QueueItem
+from ..validation import validate_name
+from .errors import ApiError
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+ENQUEUE_FIELDS = {"alias", "type", "parameters", "queue", "priority", "run_at", "delay"}
+
+
+def item_to_dict(item: QueueItem) -> dict[str, Any]:
+    """The public representation of an item; datetimes become ISO-8601 in the JSON encoder."""
+    return {
+        "id": item.pk,
+        "alias": item.definition.alias,
+        "queue": item.queue_name,
+        "status": item.status,
+        "parameters": item.parameters,
+        "output": item.output,
+        "attempts": item.attempts,
+        "max_attempts": item.max_attempts,
+        "priority": item.priority,
+        "run_at": item.run_at,
+        "created_at": item.created_at,
+        "started_at": item.started_at,
+        "completed_at": item.completed_at,
+        "cancel_requested": item.cancel_requested,
+        "last_error": item.last_error,
+        "details": item.details,
+    }
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message)
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object. Strict: UTF-8, no NaN/Infinity, an object at the top."""
+    try:
+        raw = request.body
+    except RequestDataTooBig as exc:
+        raise ApiError(413, "request_too_large", str(exc)) from exc
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_json", "The request body is not UTF-8 text.") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def _run_at(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _invalid("'run_at' must be an ISO-8601 date-time string.")
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise _invalid(f"'run_at' is not an ISO-8601 date-time: {value!r}.")
+    if timezone.is_naive(parsed):
+        raise _invalid("'run_at' needs a UTC offset, e.g. 2030-01-01T09:00:00Z.")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:
+        raise _invalid(f"'run_at' is out of range: {value!r}.") from exc
+
+
+def _delay(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _invalid("'delay' must be a number of seconds.")
+    try:
+        seconds = float(value)
+    except OverflowError as exc:
+        raise _invalid("'delay' is out of range.") from exc
+    if not math.isfinite(seconds) or seconds < 0:
+        raise _invalid("'delay' must be a finite, non-negative number of seconds.")
+    try:
+        timezone.now() + timedelta(seconds=seconds)  # what enqueue_by_alias will compute
+    except OverflowError as exc:
+        raise _invalid("'delay' is out of range.") from exc
+    return seconds
+
+
+def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(alias, keyword arguments of enqueue_by_alias)`` from a POST /jobs body.
+
+    Shapes are checked here; the values themselves (alias, parameters, queue, priority) are
+    validated by ``enqueue_by_alias``, the single place that knows the rules.
+    """
+    unknown = sorted(set(body) - ENQUEUE_FIELDS)
+    if unknown:
+        raise _invalid(f"Unknown field(s): {', '.join(unknown)}.")
+    if ("alias" in body) == ("type" in body):
+        raise _invalid("Give the task as exactly one of 'alias' or 'type'.")
+    alias = body["alias"] if "alias" in body else body["type"]
+    kwargs: dict[str, Any] = {
+        "parameters": body.get("parameters"),
+        "queue_name": body.get("queue"),
+        "priority": body.get("priority"),
+    }
+    if body.get("run_at") is not None:
+        kwargs["run_at"] = _run_at(body["run_at"])
+    if body.get("delay") is not None:
+        kwargs["delay"] = _delay(body["delay"])
+    return alias, kwargs
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    status: str | None
+    queue: str | None
+    alias: str | None
+    limit: int
+    before_id: int | None
+
+    def items(self) -> list[QueueItem]:
+        """One page, newest first, plus one extra row that tells whether a next page exists."""
+        items = QueueItem.objects.select_related("definition").matching(
+            status=self.status, queue_name=self.queue, alias=self.alias
+        )
+        if self.before_id is not None:
+            items = items.filter(id__lt=self.before_id)
+        return list(items[: self.limit + 1])
+
+
+def _positive_int(text: str, name: str) -> int:
+    # Bounded length: int() on a huge digit string is slow, and no id needs 20 digits.
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) < 1:
+        raise _invalid(f"'{name}' must be a positive integer, not {text!r}.")
+    return int(text)
+
+
+def list_query(params: QueryDict) -> ListQuery:
+    status = params.get("status") or None
+    if status is not None and status not in QueueItem.Status.values:
+        choices = ", ".join(QueueItem.Status.values)
+        raise _invalid(f"Unknown status {status!r}; choose from {choices}.")
+    queue = params.get("queue") or None
+    alias = params.get("alias") or None
+    limit = DEFAULT_PAGE_SIZE
+    if params.get("limit"):
+        limit = _positive_int(params["limit"], "limit")
+        if limit > MAX_PAGE_SIZE:
+            raise _invalid(f"'limit' is at most {MAX_PAGE_SIZE}.")
+    cursor = params.get("cursor")
+    return ListQuery(
+        status=status,
+        queue=None if queue is None else validate_name(queue, "queue name"),
+        alias=None if alias is None else validate_name(alias, "alias"),
+        limit=limit,
+        before_id=_positive_int(cursor, "cursor") if cursor else None,
+    )

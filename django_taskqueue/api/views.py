@@ -1,0 +1,171 @@
+"""The HTTP API's views: thin doors onto ``enqueue_by_alias``, ``apply_action`` and ``stats``.
+
+Every view goes through ``api_view``, which answers wrong methods, missing credentials and
+missing permissions before the view runs, and turns every expected failure into the one JSON
+error shape, so no input reaches a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+
+from ..actions import apply_action
+from ..conf import app_settings
+from ..enqueue import enqueue_by_alias
+from ..exceptions import TaskQueueError
+from ..models import QueueItem
+from ..stats import live_runners, queue_overview
+from . import metrics as prometheus
+from .auth import Requirement, authenticate, can_apply, can_enqueue, can_view
+from .errors import ApiError
+from .serializers import enqueue_arguments, item_to_dict, json_body, list_query
+
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponse]
+# The window behind the "finished recently" numbers of /metrics.
+METRICS_WINDOW_MINUTES = 15
+
+
+def api_view(
+    *, public_when: Callable[[], bool] | None = None, **requirements: Requirement
+) -> Callable[[View], View]:
+    """Allow the HTTP methods named as keywords, each guarded by a permission requirement.
+
+    ``public_when`` lets a setting waive authentication (for /health and /metrics). The view
+    is CSRF-exempt for token clients; ``authenticate`` re-imposes CSRF on session requests.
+    """
+    allowed = ", ".join(sorted(requirements))
+
+    def decorator(view: View) -> View:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                requirement = requirements.get(request.method or "")
+                if requirement is None:
+                    raise ApiError(
+                        405,
+                        "method_not_allowed",
+                        f"Method {request.method} is not allowed here; use {allowed}.",
+                        {"Allow": allowed},
+                    )
+                if not (public_when and public_when()):
+                    if not requirement(authenticate(request)):
+                        raise ApiError(
+                            403, "permission_denied", "You do not have permission to do this."
+                        )
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return exc.response()
+            except TaskQueueError as exc:
+                return ApiError.from_taskqueue_error(exc).response()
+            except (OperationalError, InterfaceError):
+                logger.exception("HTTP API: database unavailable")
+                return ApiError(
+                    503, "database_unavailable", "The database cannot be reached."
+                ).response()
+
+        return wrapper
+
+    return decorator
+
+
+def _get_item(item_id: int) -> QueueItem:
+    item = QueueItem.objects.select_related("definition").filter(pk=item_id).first()
+    if item is None:
+        raise ApiError(404, "not_found", f"There is no job #{item_id}.")
+    return item
+
+
+@api_view(GET=can_view, POST=can_enqueue)
+def jobs(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        alias, kwargs = enqueue_arguments(json_body(request))
+        item = enqueue_by_alias(alias, **kwargs)
+        response = JsonResponse(item_to_dict(item), status=201)
+        namespace = request.resolver_match.namespace if request.resolver_match else None
+        response["Location"] = reverse("taskqueue_api:job", args=[item.pk], current_app=namespace)
+        return response
+    query = list_query(request.GET)
+    page = query.items()
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    return JsonResponse(
+        {
+            "results": [item_to_dict(item) for item in page],
+            "next": str(page[-1].pk) if more else None,
+        }
+    )
+
+
+@api_view(GET=can_view)
+def job(request: HttpRequest, item_id: int) -> HttpResponse:
+    return JsonResponse(item_to_dict(_get_item(item_id)))
+
+
+def _apply(action: str, item_id: int) -> HttpResponse:
+    item = _get_item(item_id)
+    report = apply_action(action, [item])
+    if item.pk in report.skipped:
+        raise ApiError(409, "invalid_transition", report.skipped[item.pk])
+    return JsonResponse(item_to_dict(item))
+
+
+@api_view(POST=can_apply("cancel"))
+def cancel_job(request: HttpRequest, item_id: int) -> HttpResponse:
+    """Cancels a waiting item; for a running one, asks its runner to stop it (200 either way)."""
+    return _apply("cancel", item_id)
+
+
+@api_view(POST=can_apply("requeue"))
+def requeue_job(request: HttpRequest, item_id: int) -> HttpResponse:
+    return _apply("requeue", item_id)
+
+
+@api_view(GET=can_view, public_when=lambda: app_settings.API_HEALTH_PUBLIC)
+def health(request: HttpRequest) -> HttpResponse:
+    """ "ok", or "degraded" with the reasons; 503 only when the database cannot be reached."""
+    queues = queue_overview()
+    runners = len(live_runners())
+    problems = []
+    if not runners:
+        problems.append("No runner has sent a heartbeat recently.")
+    stuck = sum(queue.stuck for queue in queues)
+    if stuck:
+        problems.append(f"{stuck} running item(s) belong to runners that stopped heartbeating.")
+    return JsonResponse(
+        {
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
+            "live_runners": runners,
+            "queues": {
+                queue.name: {
+                    "depth": queue.counts[QueueItem.Status.QUEUED],
+                    "running": queue.counts[QueueItem.Status.RUNNING],
+                    "stuck": queue.stuck,
+                    "paused": queue.paused,
+                    "oldest_queued_age_seconds": queue.oldest_queued_age_seconds,
+                }
+                for queue in queues
+            },
+        }
+    )
+
+
+@api_view(GET=can_view, public_when=lambda: app_settings.API_METRICS_PUBLIC)
+def metrics(request: HttpRequest) -> HttpResponse:
+    text = prometheus.render(
+        queue_overview(window_minutes=METRICS_WINDOW_MINUTES),
+        len(live_runners()),
+        METRICS_WINDOW_MINUTES,
+    )
+    return HttpResponse(text, content_type=prometheus.CONTENT_TYPE)

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+
+class TaskQueueConfig(AppConfig):
+    name = "django_taskqueue"
+    verbose_name = "Task queue"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Handlers register themselves when their app's tasks.py is imported.
+        autodiscover_modules("tasks")
+        # Runner processes never create the django.tasks backend, yet must run its work.
+        from .backends import register_configured_backends
+
+        register_configured_backends()

@@ -1,0 +1,223 @@
+"""A backend for Django's Tasks framework (``django.tasks``, Django 6.0+) over our queue.
+
+``TASKS = {"default": {"BACKEND": "django_taskqueue.backends.tasks.TaskQueueBackend"}}`` makes
+``my_task.enqueue(...)`` store a queue item that ``runqueue`` runs like any other. Every Django
+task shares one internal definition, ``django.tasks``, whose handler imports the task by its
+module path. That path comes from item parameters, which operators and API clients can also
+write, so the backend signs it with ``SECRET_KEY`` when it enqueues and the handler imports
+nothing whose signature does not check out, and runs nothing that is not a ``Task``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import django
+from django.core.exceptions import ImproperlyConfigured
+
+try:
+    from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus, task_backends
+    from django.tasks.backends.base import BaseTaskBackend
+    from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, TaskError
+    from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+    from django.tasks.signals import task_enqueued
+except ImportError as exc:
+    raise ImproperlyConfigured(
+        "django_taskqueue.backends.tasks requires Django 6.0+, which ships django.tasks; "
+        f"this is Django {django.get_version()}. Enqueue with enqueue_by_alias() instead."
+    ) from exc
+
+from django.core.signing import BadSignature, Signer
+from django.utils.json import normalize_json
+from django.utils.module_loading import import_string
+
+from ..enqueue import enqueue_by_alias
+from ..exceptions import HandlerNotFound, InvalidName
+from ..execution import current_task
+from ..models import QueueItem, QueueItemAttempt
+from ..registry import handler
+from ..validation import validate_name
+
+TASK_ALIAS = "django.tasks"
+
+STATUS = {
+    QueueItem.Status.QUEUED: TaskResultStatus.READY,
+    QueueItem.Status.PAUSED: TaskResultStatus.READY,
+    QueueItem.Status.RUNNING: TaskResultStatus.RUNNING,
+    QueueItem.Status.SUCCESS: TaskResultStatus.SUCCESSFUL,
+    QueueItem.Status.FAILED: TaskResultStatus.FAILED,
+    QueueItem.Status.CANCELED: TaskResultStatus.FAILED,
+}
+
+# Attempts that ended without a Python traceback still need an exception class for TaskError.
+OUTCOME_EXCEPTION = {
+    QueueItemAttempt.Outcome.TIMEOUT: "django_taskqueue.exceptions.TaskTimeout",
+    QueueItemAttempt.Outcome.CANCELED: "django_taskqueue.exceptions.TaskCanceled",
+}
+UNKNOWN_EXCEPTION = "django_taskqueue.exceptions.TaskQueueError"
+
+_TRACEBACK_HEADER = "Traceback (most recent call last):\n"
+_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
+
+
+def _signer() -> Signer:
+    return Signer(salt="django_taskqueue.backends.tasks")
+
+
+def load_task(signed_path: str) -> Task:
+    """The ``Task`` a signed module path names; never imports an unsigned path."""
+    try:
+        path = _signer().unsign(signed_path)
+    except (BadSignature, TypeError) as exc:
+        raise HandlerNotFound(
+            f"Refusing to import {signed_path!r}: it was not signed by TaskQueueBackend with this "
+            "project's SECRET_KEY, so it did not come from Task.enqueue()."
+        ) from exc
+    try:
+        candidate = import_string(path)
+    except ImportError as exc:
+        raise HandlerNotFound(f"Django task {path!r} cannot be imported: {exc}") from exc
+    if not isinstance(candidate, Task):
+        raise HandlerNotFound(f"{path!r} is not a django.tasks Task.")
+    return candidate
+
+
+def run_task(task: str, backend: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Runs a task enqueued through Django's Tasks framework (django.tasks)."""
+    django_task = load_task(task)
+    if django_task.takes_context:
+        context = current_task()
+        assert context is not None, "run_task runs only inside a runner"
+        result = task_backends[backend].get_result(str(context.item_id))
+        return normalize_json(django_task.call(TaskContext(task_result=result), *args, **kwargs))
+    return normalize_json(django_task.call(*args, **kwargs))
+
+
+def register_task_handler() -> None:
+    # Django tasks have no retries, so one attempt is the default; operators may raise it on
+    # the definition row.
+    handler(TASK_ALIAS, max_attempts=1, title="Django task")(run_task)
+
+
+def exception_class_path(traceback_text: str) -> str | None:
+    """The dotted class of the exception a ``traceback.format_exc()`` text ends with."""
+    _, found, tail = traceback_text.rpartition(_TRACEBACK_HEADER)
+    if not found:
+        return None
+    for line in tail.splitlines():
+        if line[:1].isspace():  # frames and source lines are indented
+            continue
+        match = _EXCEPTION_LINE.match(line)
+        if match is None:
+            return None
+        name = match.group(1)
+        return name if "." in name else f"builtins.{name}"
+    return None
+
+
+def _task_error(attempt: QueueItemAttempt) -> TaskError:
+    path = (
+        OUTCOME_EXCEPTION.get(attempt.outcome)
+        or exception_class_path(attempt.error)
+        or UNKNOWN_EXCEPTION
+    )
+    return TaskError(exception_class_path=path, traceback=attempt.error)
+
+
+class TaskQueueBackend(BaseTaskBackend):
+    """Stores Django tasks as queue items; ``runqueue`` runs them, the database keeps results."""
+
+    supports_defer = True  # run_after becomes the item's run_at
+    supports_async_task = True  # coroutine functions run on the runner's worker threads
+    supports_get_result = True  # results live in the database, readable from any process
+    supports_priority = True  # Django's -100..100 is stored as is; higher runs first
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        register_task_handler()
+
+    def validate_task(self, task: Task) -> None:
+        super().validate_task(task)
+        try:
+            validate_name(task.queue_name, "queue name")
+        except InvalidName as exc:
+            raise InvalidTask(str(exc)) from exc
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        self.validate_task(task)
+        args, kwargs = normalize_json(args), normalize_json(kwargs)
+        item = enqueue_by_alias(
+            TASK_ALIAS,
+            {
+                "task": _signer().sign(task.module_path),
+                "backend": self.alias,
+                "args": args,
+                "kwargs": kwargs,
+            },
+            queue_name=task.queue_name,
+            priority=task.priority,
+            run_at=task.run_after,
+        )
+        result = TaskResult(
+            task=task,
+            id=str(item.pk),
+            status=TaskResultStatus.READY,
+            enqueued_at=item.created_at,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def get_result(self, result_id: str) -> TaskResult:
+        try:
+            item = (
+                QueueItem.objects.select_related("runner")
+                .prefetch_related("attempt_log")
+                .get(pk=int(result_id), definition__alias=TASK_ALIAS)
+            )
+        except (QueueItem.DoesNotExist, TypeError, ValueError) as exc:
+            raise TaskResultDoesNotExist(result_id) from exc
+        try:
+            task = load_task(item.parameters.get("task"))
+        except HandlerNotFound as exc:
+            raise TaskResultDoesNotExist(f"{result_id}: {exc}") from exc
+        return self._result(item, task)
+
+    def _result(self, item: QueueItem, task: Task) -> TaskResult:
+        attempts = list(item.attempt_log.all())
+        worker_ids = [attempt.runner_name for attempt in attempts]
+        if item.status == QueueItem.Status.RUNNING and item.runner is not None:
+            worker_ids.append(str(item.runner))  # the attempt under way, not yet in the log
+        status = STATUS[item.status]
+        backend = item.parameters.get("backend", self.alias)
+        # Operators may have moved or reprioritised the item beyond what Django allows.
+        priority = min(max(item.priority, TASK_MIN_PRIORITY), TASK_MAX_PRIORITY)
+        valid_queue = not self.queues or item.queue_name in self.queues
+        queue_name = item.queue_name if valid_queue else task.queue_name
+        result = TaskResult(
+            task=task.using(priority=priority, queue_name=queue_name, backend=backend),
+            id=str(item.pk),
+            status=status,
+            enqueued_at=item.created_at,
+            started_at=attempts[0].started_at if attempts else item.started_at,
+            finished_at=item.completed_at if item.status in QueueItem.FINISHED_STATUSES else None,
+            last_attempted_at=item.started_at or (attempts[-1].started_at if attempts else None),
+            args=item.parameters.get("args", []),
+            kwargs=item.parameters.get("kwargs", {}),
+            backend=backend,
+            errors=[
+                _task_error(a) for a in attempts if a.outcome != QueueItemAttempt.Outcome.SUCCESS
+            ],
+            worker_ids=worker_ids,
+        )
+        if status == TaskResultStatus.SUCCESSFUL:
+            object.__setattr__(result, "_return_value", item.output)
+        return result

@@ -1,0 +1,60 @@
+"""App settings, read live from ``settings.TASKQUEUE`` so ``override_settings`` works.
+
+Every key has a default here; the settings reference in ``docs/settings.md`` documents them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    # Queue used when neither the call nor the definition names one.
+    "DEFAULT_QUEUE": "default",
+    # Attempts an item gets when its definition does not say otherwise.
+    "DEFAULT_MAX_ATTEMPTS": 3,
+    # Retry delay = min(BASE * 2 ** (attempt - 1), MAX) seconds, plus up to 25% jitter.
+    "DEFAULT_RETRY_BACKOFF_SECONDS": 5,
+    "DEFAULT_RETRY_BACKOFF_MAX_SECONDS": 3600,
+    # Per-attempt time limit in seconds; None means no limit.
+    "DEFAULT_TIMEOUT_SECONDS": None,
+    # Upper bound on the JSON-encoded size of one item's parameters.
+    "MAX_PARAMETERS_BYTES": 1024 * 1024,
+    # Handlers registered by dotted path, imported lazily by the runner: {"Alias": "app.tasks.fn"}.
+    "HANDLERS": {},
+    # Runner defaults, all overridable on the ``runqueue`` command line.
+    "RUNNER_CONCURRENCY": 10,
+    "RUNNER_INTERVAL_SECONDS": 1.0,
+    "RUNNER_UNSTUCK_MINUTES": 5.0,
+    "RUNNER_HEARTBEAT_SECONDS": 5.0,
+    "RUNNER_SHUTDOWN_GRACE_SECONDS": 30.0,
+    # Outcomes are written in batches: whichever of these comes first triggers a flush.
+    "COMPLETION_FLUSH_SECONDS": 0.1,
+    "COMPLETION_FLUSH_SIZE": 100,
+    # PostgreSQL only: wake idle runners with LISTEN/NOTIFY. Turn off behind PgBouncer in
+    # transaction mode, where LISTEN does not work; runners then poll.
+    "USE_LISTEN_NOTIFY": True,
+    # Finished items older than this many days are removed by ``prune_finished_items``.
+    "RETENTION_DAYS": 30,
+    # HTTP API: bearer JWT (HS256) secret, defaulting to SECRET_KEY, and token lifetime.
+    "API_JWT_SECRET": None,
+    "API_JWT_LIFETIME_SECONDS": 3600,
+    # HTTP API: /health and /metrics need the view_queueitem permission unless made public
+    # here, for load balancers and Prometheus scrapers that cannot send a token.
+    "API_HEALTH_PUBLIC": False,
+    "API_METRICS_PUBLIC": False,
+}
+
+
+class TaskQueueSettings:
+    """Attribute access to the merged settings, evaluated on every read."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown django-taskqueue setting: {name}")
+        user = getattr(django_settings, "TASKQUEUE", {}) or {}
+        return user.get(name, DEFAULTS[name])
+
+
+app_settings = TaskQueueSettings()

@@ -1,0 +1,188 @@
+"""Running one claimed item: call its handler and turn whatever happens into an ``Outcome``.
+
+Nothing a handler does may take the runner down, so every exception is caught here, including
+``SystemExit`` and ``MemoryError``; the traceback is what operators read in the admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import random
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connections
+from django.utils import timezone
+
+from .claiming import ClaimedItem, Outcome
+from .exceptions import HandlerNotFound, InvalidParameters, TaskCanceled
+from .models import QueueItem, QueueItemAttempt
+from .registry import resolve_handler
+from .validation import check_json_value
+
+
+@dataclass(frozen=True)
+class DefinitionInfo:
+    """The parts of a TaskDefinition row the runner needs, cached between claims."""
+
+    alias: str
+    timeout_seconds: float | None
+    retry_backoff_seconds: float
+    retry_backoff_max_seconds: float
+
+
+@dataclass
+class TaskContext:
+    """What a running handler can learn about its item, via ``current_task()``."""
+
+    item_id: int
+    alias: str
+    queue_name: str
+    attempt: int
+    max_attempts: int
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
+    details: list[str] = field(default_factory=list)
+
+    def log(self, message: str) -> None:
+        """Append a line to the item's details, saved with its outcome."""
+        self.details.append(f"[{timezone.now().isoformat(timespec='seconds')}] {message}\n")
+
+
+_local = threading.local()
+
+
+def current_task() -> TaskContext | None:
+    """The context of the item this thread is running, or None outside a handler."""
+    return getattr(_local, "context", None)
+
+
+def retry_delay(definition: DefinitionInfo, attempt: int) -> timedelta:
+    """Exponential backoff with up to 25% jitter, so failing items do not retry in lockstep."""
+    base = min(
+        definition.retry_backoff_seconds * 2 ** max(attempt - 1, 0),
+        definition.retry_backoff_max_seconds,
+    )
+    return timedelta(seconds=base * (1 + random.random() * 0.25))
+
+
+def encode_output(result: object) -> str | None:
+    if result is None:
+        return None
+    try:
+        check_json_value(result, "output")
+        return json.dumps(result, allow_nan=False, separators=(",", ":"))
+    except (InvalidParameters, RecursionError, TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Handler returned a value that is not JSON ({type(result).__name__}): {exc}"
+        ) from exc
+
+
+def failure_outcome(
+    item: ClaimedItem,
+    definition: DefinitionInfo,
+    started_at: datetime,
+    error: str,
+    attempt_outcome: str = QueueItemAttempt.Outcome.FAILED,
+    retryable: bool = True,
+    details: str = "",
+) -> Outcome:
+    finished_at = timezone.now()
+    if retryable and item.attempts < item.max_attempts:
+        return Outcome(
+            item_id=item.id,
+            status=QueueItem.Status.QUEUED,
+            attempt=item.attempts,
+            attempt_outcome=(
+                QueueItemAttempt.Outcome.RETRY
+                if attempt_outcome == QueueItemAttempt.Outcome.FAILED
+                else attempt_outcome
+            ),
+            started_at=started_at,
+            finished_at=finished_at,
+            error=error,
+            details=details,
+            retry_at=finished_at + retry_delay(definition, item.attempts),
+        )
+    return Outcome(
+        item_id=item.id,
+        status=QueueItem.Status.FAILED,
+        attempt=item.attempts,
+        attempt_outcome=attempt_outcome,
+        started_at=started_at,
+        finished_at=finished_at,
+        error=error,
+        details=details,
+    )
+
+
+def execute(
+    item: ClaimedItem,
+    definition: DefinitionInfo,
+    context: TaskContext,
+    on_handler_exit: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Run the handler of ``item``; never raises for anything the handler does.
+
+    ``on_handler_exit`` runs inside the ``try`` right after the handler returns, so an
+    interrupt aimed at the handler (timeout, cancel) that lands a moment late is still caught.
+    """
+    started_at = timezone.now()
+    _local.context = context
+    try:
+        func = resolve_handler(definition.alias)
+        result = func(**item.parameters)
+        if inspect.iscoroutine(result):
+            result = asyncio.run(result)
+        on_handler_exit()
+        output_json = encode_output(result)
+        return Outcome(
+            item_id=item.id,
+            status=QueueItem.Status.SUCCESS,
+            attempt=item.attempts,
+            attempt_outcome=QueueItemAttempt.Outcome.SUCCESS,
+            started_at=started_at,
+            finished_at=timezone.now(),
+            output_json=output_json,
+            details="".join(context.details),
+        )
+    except TaskCanceled:
+        return Outcome(
+            item_id=item.id,
+            status=QueueItem.Status.CANCELED,
+            attempt=item.attempts,
+            attempt_outcome=QueueItemAttempt.Outcome.CANCELED,
+            started_at=started_at,
+            finished_at=timezone.now(),
+            error="Canceled by an operator while running.",
+            details="".join(context.details),
+        )
+    except HandlerNotFound as exc:
+        return failure_outcome(
+            item,
+            definition,
+            started_at,
+            str(exc),
+            retryable=False,
+            details="".join(context.details),
+        )
+    except BaseException:  # noqa: BLE001 - SystemExit, MemoryError, anything: the item fails
+        return failure_outcome(
+            item, definition, started_at, traceback.format_exc(), details="".join(context.details)
+        )
+    finally:
+        _local.context = None
+        _discard_broken_connections()
+
+
+def _discard_broken_connections() -> None:
+    """Drop a connection a handler broke, so the next item on this thread gets a fresh one."""
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block and connection.connection is not None:
+            connection.close()  # the handler leaked an open transaction
+        elif connection.errors_occurred and not connection.is_usable():
+            connection.close()

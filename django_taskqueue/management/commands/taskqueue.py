@@ -1,0 +1,210 @@
+"""``manage.py taskqueue SUBCOMMAND``: argument parsing around the library's operator functions.
+
+Every subcommand calls one function the admin and the HTTP API also use (``enqueue_by_alias``,
+``queue_stats``, ``apply_action``, ``prune_finished_items``, ``recover_stuck_items``,
+``sync_definitions``); bad input becomes a ``CommandError``, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
+
+from django_taskqueue.actions import apply_action
+from django_taskqueue.definitions import sync_definitions
+from django_taskqueue.enqueue import enqueue_by_alias
+from django_taskqueue.exceptions import TaskQueueError
+from django_taskqueue.maintenance import prune_finished_items, recover_stuck_items
+from django_taskqueue.models import QueueItem, TaskDefinition
+from django_taskqueue.stats import queue_stats
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+STATUSES = QueueItem.Status.values
+
+
+def duration(text: str) -> timedelta:
+    """``90s``, ``90m``, ``12h``, ``30d``: a unit is required, so ``30`` cannot mean seconds."""
+    match = DURATION.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; use a number and a unit (s, m, h, d), e.g. 90m, 12h, 30d"
+        )
+    return timedelta(**{DURATION_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def json_object(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from exc
+
+
+def last_line(text: str, width: int = 80) -> str:
+    """The last line of a traceback (the exception itself), cut to fit a table cell."""
+    lines = text.strip().splitlines()
+    return lines[-1][:width] if lines else ""
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [headers, *[[str(value) for value in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    )
+
+
+class Command(BaseCommand):
+    help = "Operate the task queue: enqueue, inspect, requeue, cancel, purge, sync, recover."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        commands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+
+        enqueue = commands.add_parser("enqueue", help="Store one item; prints its id.")
+        enqueue.add_argument("alias")
+        enqueue.add_argument("--params", type=json_object, default={}, help="A JSON object.")
+        enqueue.add_argument("--queue", help="Queue name (default: the definition's).")
+        enqueue.add_argument("--priority", type=int, help="Higher runs first.")
+        enqueue.add_argument("--delay", type=duration, help="Run after this long, e.g. 10m.")
+
+        stats = commands.add_parser("stats", help="Item counts per queue and status.")
+        stats.add_argument("--queue", help="Only this queue.")
+
+        listing = commands.add_parser("list", help="Items, newest first.")
+        self._add_filters(listing)
+        listing.add_argument("--limit", type=int, default=50, help="At most this many rows.")
+
+        for action in ("requeue", "cancel"):
+            sub = commands.add_parser(action, help=f"{action.title()} items by id or by filter.")
+            sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+            self._add_filters(sub)
+
+        purge = commands.add_parser("purge", help="Delete items that finished long ago.")
+        purge.add_argument(
+            "--older-than", type=duration, help="e.g. 30d, 12h, 90m (default: RETENTION_DAYS)."
+        )
+
+        sync = commands.add_parser("sync", help="Create or refresh definitions from handlers.")
+        sync.add_argument(
+            "--reset", action="store_true", help="Reapply decorator defaults to existing rows."
+        )
+
+        recover = commands.add_parser("recover", help="Requeue or fail items of dead runners.")
+        recover.add_argument("--unstuck-minutes", type=float, help="Default: setting, 5.")
+
+    @staticmethod
+    def _add_filters(parser: CommandParser) -> None:
+        parser.add_argument("--status", choices=STATUSES)
+        parser.add_argument("--queue")
+        parser.add_argument("--alias")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        handler = getattr(self, f"handle_{options['subcommand']}")
+        try:
+            handler(options)
+        except TaskQueueError as exc:
+            raise CommandError(str(exc)) from exc
+
+    # ------------------------------------------------------------------ subcommands
+    def handle_enqueue(self, options: dict[str, Any]) -> None:
+        item = enqueue_by_alias(
+            options["alias"],
+            options["params"],
+            queue_name=options["queue"],
+            priority=options["priority"],
+            delay=options["delay"],
+        )
+        self.stdout.write(str(item.pk))
+
+    def handle_stats(self, options: dict[str, Any]) -> None:
+        counts = queue_stats(options["queue"])
+        if not counts:
+            self.stdout.write("No queue items.")
+            return
+        rows = [
+            [queue, *(per_status[s] for s in STATUSES), sum(per_status.values())]
+            for queue, per_status in counts.items()
+        ]
+        self.stdout.write(table(["QUEUE", *(s.upper() for s in STATUSES), "TOTAL"], rows))
+
+    def handle_list(self, options: dict[str, Any]) -> None:
+        if options["limit"] < 1:
+            raise CommandError("--limit must be at least 1.")
+        items = self._filtered(options).select_related("definition")[: options["limit"]]
+        rows = [
+            [
+                item.pk,
+                item.definition.alias,
+                item.queue_name,
+                item.status,
+                f"{item.attempts}/{item.max_attempts}",
+                item.priority,
+                item.created_at.isoformat(timespec="seconds"),
+                last_line(item.last_error),
+            ]
+            for item in items
+        ]
+        if not rows:
+            self.stdout.write("No matching items.")
+            return
+        headers = ["ID", "ALIAS", "QUEUE", "STATUS", "ATTEMPTS", "PRIORITY", "CREATED", "ERROR"]
+        self.stdout.write(table(headers, rows))
+
+    def handle_requeue(self, options: dict[str, Any]) -> None:
+        self.stdout.write(apply_action("requeue", self._chosen(options)).summary())
+
+    def handle_cancel(self, options: dict[str, Any]) -> None:
+        self.stdout.write(apply_action("cancel", self._chosen(options)).summary())
+
+    def handle_purge(self, options: dict[str, Any]) -> None:
+        age = options["older_than"]
+        deleted = prune_finished_items(None if age is None else age / timedelta(days=1))
+        self.stdout.write(f"Deleted {deleted} finished item(s).")
+
+    def handle_sync(self, options: dict[str, Any]) -> None:
+        self.stdout.write(sync_definitions(reset=options["reset"]).summary())
+
+    def handle_recover(self, options: dict[str, Any]) -> None:
+        minutes = options["unstuck_minutes"]
+        if minutes is not None and minutes < 0:
+            raise CommandError("--unstuck-minutes must not be negative.")
+        counts = recover_stuck_items(minutes)
+        self.stdout.write(
+            f"Recovered stuck items: {counts['requeued']} requeued, {counts['failed']} failed."
+        )
+
+    # ------------------------------------------------------------------ item selection
+    def _filtered(self, options: dict[str, Any]) -> QuerySet[QueueItem]:
+        alias = options["alias"] or None
+        if alias and not TaskDefinition.all_objects.filter(alias=alias).exists():
+            raise CommandError(f"No task definition has the alias {alias!r}.")
+        return QueueItem.objects.matching(
+            status=options["status"] or None, queue_name=options["queue"] or None, alias=alias
+        )
+
+    def _chosen(self, options: dict[str, Any]) -> list[QueueItem]:
+        """Items named by id, or matched by filters; never both, never neither."""
+        has_filter = any(options[name] for name in ("status", "queue", "alias"))
+        ids = options["ids"]
+        if ids and has_filter:
+            raise CommandError("Give item ids or filters (--status, --queue, --alias), not both.")
+        if ids:
+            items = list(QueueItem.objects.filter(pk__in=ids).order_by("id"))
+            missing = sorted(set(ids) - {item.pk for item in items})
+            if missing:
+                raise CommandError(
+                    f"No queue item with id {', '.join(map(str, missing))}; nothing was changed."
+                )
+            return items
+        if not has_filter:
+            raise CommandError(
+                "Give item ids, or filters (--status, --queue, --alias) to select items."
+            )
+        return list(self._filtered(options))

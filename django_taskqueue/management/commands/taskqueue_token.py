@@ -1,0 +1,38 @@
+"""``manage.py taskqueue_token USERNAME [--lifetime SECONDS]``: print a bearer token for the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_taskqueue.api.auth import mint_token
+
+
+class Command(BaseCommand):
+    help = "Print an HTTP API bearer token (HS256 JWT) that acts as the given user."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username", help="The user the token acts as.")
+        parser.add_argument(
+            "--lifetime",
+            type=int,
+            default=None,
+            help="Seconds until the token expires (default: API_JWT_LIFETIME_SECONDS).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        lifetime = options["lifetime"]
+        if lifetime is not None and lifetime < 1:
+            raise CommandError("--lifetime must be at least 1 second.")
+        user_model = get_user_model()
+        try:
+            user = user_model._default_manager.get_by_natural_key(options["username"])
+        except user_model.DoesNotExist:
+            raise CommandError(f"No user named {options['username']!r}.") from None
+        if not getattr(user, "is_active", True):
+            raise CommandError(
+                f"User {options['username']!r} is inactive; tokens would be refused."
+            )
+        self.stdout.write(mint_token(user, lifetime))

@@ -1,0 +1,149 @@
+"""Waking idle runners when work arrives.
+
+On PostgreSQL, ``NOTIFY`` is sent inside the enqueuing transaction, so runners hear of an item
+exactly when it becomes visible (at commit) and never before. SQLite has no such channel, but
+``PRAGMA data_version`` changes whenever another connection commits and costs microseconds to
+read, so a watcher can look every few milliseconds where polling the queue itself could not.
+Both are optimisations: the runner's own polling keeps working without them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from .conf import app_settings
+
+CHANNEL = "django_taskqueue"
+logger = logging.getLogger("django_taskqueue.runner")
+
+
+def notify_enabled(connection: BaseDatabaseWrapper) -> bool:
+    return connection.vendor == "postgresql" and bool(app_settings.USE_LISTEN_NOTIFY)
+
+
+def wake_runners(queue_names: Iterable[str], using: str = "default") -> None:
+    connection = connections[using]
+    if not notify_enabled(connection):
+        return
+    names = sorted(set(queue_names))
+    if not names:
+        return
+    with connection.cursor() as cursor:
+        # Queue names are validated to a safe character set, but pass them as parameters anyway.
+        cursor.execute("SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [CHANNEL, names])
+
+
+_LIBPQ_KEYS = (
+    "dbname",
+    "user",
+    "password",
+    "host",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "options",
+    "application_name",
+    "service",
+    "passfile",
+)
+
+
+class NotificationListener(threading.Thread):
+    """Holds a dedicated LISTEN connection and sets ``wakeup`` when one of ``queues`` gets work.
+
+    It is an optimisation only: if the connection drops it reconnects with backoff, and the
+    runner's polling keeps everything working in between.
+    """
+
+    def __init__(self, queues: Iterable[str], wakeup: threading.Event, using: str = "default"):
+        super().__init__(name="taskqueue-listener", daemon=True)
+        self.queues = set(queues)
+        self.wakeup = wakeup
+        self.stopping = threading.Event()
+        params = connections[using].get_connection_params()
+        self.conninfo = {key: params[key] for key in _LIBPQ_KEYS if params.get(key) is not None}
+
+    @staticmethod
+    def available(using: str = "default") -> bool:
+        return notify_enabled(connections[using])
+
+    def run(self) -> None:
+        import psycopg
+
+        backoff = 0.5
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(**self.conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    backoff = 0.5
+                    self.wakeup.set()  # anything enqueued while we were not listening
+                    while not self.stopping.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload in self.queues:
+                                self.wakeup.set()
+            except psycopg.Error as exc:
+                logger.info("LISTEN connection lost (%s); polling until it is back", exc)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 30)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+class SqliteChangeWatcher(threading.Thread):
+    """Sets ``wakeup`` when another connection commits to the SQLite database file."""
+
+    PERIOD_SECONDS = 0.01
+
+    def __init__(self, path: str, wakeup: threading.Event):
+        super().__init__(name="taskqueue-sqlite-watcher", daemon=True)
+        self.path = path
+        self.wakeup = wakeup
+        self.stopping = threading.Event()
+
+    @staticmethod
+    def database_path(using: str = "default") -> str | None:
+        """The file to watch, or None for an in-memory or non-SQLite database."""
+        connection = connections[using]
+        name = str(connection.settings_dict["NAME"])
+        if connection.vendor != "sqlite" or connection.is_in_memory_db():
+            return None
+        return name
+
+    def run(self) -> None:
+        try:
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as conn:
+                seen = conn.execute("PRAGMA data_version").fetchone()[0]
+                while not self.stopping.wait(self.PERIOD_SECONDS):
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                    if version != seen:
+                        seen = version
+                        self.wakeup.set()
+        except sqlite3.Error as exc:
+            logger.info("SQLite change watcher stopped (%s); polling instead", exc)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def start_wakeup_source(
+    queues: Iterable[str], wakeup: threading.Event, using: str = "default"
+) -> NotificationListener | SqliteChangeWatcher | None:
+    """Start whatever can wake this database's runners early; None if nothing can."""
+    source: NotificationListener | SqliteChangeWatcher | None = None
+    if NotificationListener.available(using):
+        source = NotificationListener(queues, wakeup, using)
+    elif path := SqliteChangeWatcher.database_path(using):
+        source = SqliteChangeWatcher(path, wakeup)
+    if source is not None:
+        source.start()
+    return source

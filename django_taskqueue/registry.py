@@ -1,0 +1,125 @@
+"""Alias -> handler mapping.
+
+Handlers come from two places, both chosen by developers, never by data in the database:
+the ``@handler`` decorator in an app's ``tasks.py`` (autodiscovered at start-up) and the
+``TASKQUEUE["HANDLERS"]`` setting, whose dotted paths are imported only when first needed so a
+broken import fails the items that need it instead of the whole runner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.module_loading import import_string
+
+from .conf import app_settings
+from .exceptions import HandlerNotFound, UnknownAlias
+from .validation import validate_name
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    """A registered handler and the defaults its definition row is created with."""
+
+    alias: str
+    func: Callable[..., Any] | None
+    path: str
+    queue: str | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    retry_backoff_seconds: float | None = None
+    title: str = ""
+    description: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_registry: dict[str, HandlerSpec] = {}
+
+
+def handler(
+    alias: str,
+    *,
+    queue: str | None = None,
+    priority: int = 0,
+    max_attempts: int | None = None,
+    timeout_seconds: float | None = None,
+    retry_backoff_seconds: float | None = None,
+    title: str = "",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the handler of ``alias``.
+
+    The keyword arguments are defaults for the definition row, used only when that row is first
+    created; afterwards the row, which operators may edit, is what counts.
+    """
+    validate_name(alias, "alias")
+    if queue is not None:
+        validate_name(queue, "queue name")
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        _registry[alias] = HandlerSpec(
+            alias=alias,
+            func=func,
+            path=f"{func.__module__}.{func.__qualname__}",
+            queue=queue,
+            priority=priority,
+            max_attempts=max_attempts,
+            timeout_seconds=timeout_seconds,
+            retry_backoff_seconds=retry_backoff_seconds,
+            title=title or alias,
+            description=(func.__doc__ or "").strip(),
+        )
+        return func
+
+    return register
+
+
+def _settings_specs() -> dict[str, HandlerSpec]:
+    return {
+        alias: HandlerSpec(alias=alias, func=None, path=path, title=alias)
+        for alias, path in (app_settings.HANDLERS or {}).items()
+    }
+
+
+def get_spec(alias: str) -> HandlerSpec:
+    spec = _registry.get(alias) or _settings_specs().get(alias)
+    if spec is None:
+        raise UnknownAlias(alias, registered_aliases())
+    return spec
+
+
+def registered_aliases() -> set[str]:
+    return set(_registry) | set(_settings_specs())
+
+
+def all_specs() -> list[HandlerSpec]:
+    return [get_spec(alias) for alias in sorted(registered_aliases())]
+
+
+def resolve_handler(alias: str) -> Callable[..., Any]:
+    """The callable for ``alias``, importing a settings path on first use."""
+    try:
+        spec = get_spec(alias)
+    except UnknownAlias as exc:
+        raise HandlerNotFound(
+            f"No handler is registered for alias {alias!r} in this process. Register one with "
+            f"@handler({alias!r}) in an installed app's tasks.py or in TASKQUEUE['HANDLERS']."
+        ) from exc
+    if spec.func is not None:
+        return spec.func
+    try:
+        func = import_string(spec.path)
+    except Exception as exc:  # any import-time error is the handler's fault, not the runner's
+        raise HandlerNotFound(
+            f"Handler {spec.path!r} for alias {alias!r} cannot be imported: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    _registry[alias] = HandlerSpec(**{**spec.__dict__, "func": func})
+    return func
+
+
+def unregister(alias: str) -> None:
+    """Remove a decorator registration (used by tests that register temporary handlers)."""
+    _registry.pop(alias, None)
