@@ -1,0 +1,114 @@
+"""Shared fixtures: real runner processes against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"DATABASE_URL={os.environ.get('DATABASE_URL', '(default SQLite file)')}"
+
+
+def test_database_url() -> str:
+    """A DATABASE_URL that points a child process at the database this test is using."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    auth = quote(settings["USER"] or "")
+    if settings.get("PASSWORD"):
+        auth += ":" + quote(settings["PASSWORD"])
+    return f"postgres://{auth}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30.0, step: float = 0.05) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)
+
+
+class RunnerProcess:
+    """A ``manage.py runqueue`` child process in its own session, so signals reach only it."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.popen = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "runqueue", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def signal(self, signum: int) -> None:
+        if self.popen.poll() is None:
+            os.kill(self.popen.pid, signum)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        return self.popen.wait(timeout=timeout)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture
+def runner_env() -> dict[str, str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    env["DATABASE_URL"] = test_database_url()
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def start_runner(
+    runner_env: dict[str, str], tmp_path: Path
+) -> Iterator[Callable[..., RunnerProcess]]:
+    """Start ``runqueue`` with the given arguments; every runner is killed at teardown."""
+    started: list[RunnerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> RunnerProcess:
+        log = tmp_path / f"runner-{len(started)}.log"
+        process = RunnerProcess(list(args), {**runner_env, **(env or {})}, log)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_is_the_one_asked_for(django_db_blocker: object) -> None:
+    """Under ``make test-postgres`` a missing PostgreSQL must fail the run, never skip it."""
+    if os.environ.get("TASKQUEUE_REQUIRE_POSTGRES") and connection.vendor != "postgresql":
+        pytest.exit("TASKQUEUE_REQUIRE_POSTGRES is set but the database is not PostgreSQL", 2)

@@ -1,0 +1,30 @@
+"""Test settings: the example project plus handlers made for tests.
+
+``DATABASE_URL`` picks the database, as in the example. Runner processes started by tests
+connect to the test database, so SQLite tests use a file, never ``:memory:``.
+"""
+
+import os
+
+from example_project.settings import *  # noqa: F403
+from example_project.settings import BASE_DIR, DATABASES, INSTALLED_APPS, VAR_DIR
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    # One test database per pytest process, so parallel runs never collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_django_taskqueue_{os.getpid()}"}
+
+TASKQUEUE = {
+    "DEFAULT_RETRY_BACKOFF_SECONDS": 0.1,
+    # Tests that must not be woken by a heartbeat raise it through the environment.
+    "RUNNER_HEARTBEAT_SECONDS": float(os.environ.get("TASKQUEUE_TEST_HEARTBEAT_SECONDS", 0.5)),
+    "HANDLERS": {
+        "BrokenImport": "tests.taskapp.missing_module.handler",
+    },
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False}
+del BASE_DIR

@@ -1,0 +1,125 @@
+"""Handlers the tests run in real runner processes. Each records its executions in Journal."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from django_taskqueue import current_task, handler
+
+from .models import Journal
+
+
+def _journal(note: str = "") -> None:
+    task = current_task()
+    assert task is not None
+    Journal.objects.create(item_id=task.item_id, attempt=task.attempt, pid=os.getpid(), note=note)
+
+
+@handler("Noop", queue="tests")
+def noop() -> None:
+    return None
+
+
+@handler("Record", queue="tests", max_attempts=1)
+def record(value: object = None, sleep: float = 0.0) -> dict[str, object]:
+    if sleep:
+        time.sleep(sleep)
+    _journal()
+    return {"value": value, "pid": os.getpid()}
+
+
+@handler("FlakyUntil", queue="tests", max_attempts=4, retry_backoff_seconds=0.1)
+def flaky_until(succeed_on: int) -> str:
+    """Fails until its attempt number reaches ``succeed_on``."""
+    _journal()
+    task = current_task()
+    assert task is not None
+    if task.attempt < succeed_on:
+        raise RuntimeError(f"attempt {task.attempt} fails on purpose")
+    return "ok"
+
+
+@handler("AlwaysFails", queue="tests", max_attempts=2, retry_backoff_seconds=0.1)
+def always_fails() -> None:
+    _journal()
+    raise ValueError("this handler always fails")
+
+
+@handler("Sleeper", queue="tests", max_attempts=1, timeout_seconds=0.5)
+def sleeper(seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:  # Python-level loop: interruptible by the timeout
+        time.sleep(0.01)
+    _journal()
+    return "woke"
+
+
+@handler("SlowRecord", queue="tests", max_attempts=3)
+def slow_record(seconds: float = 1.0) -> str:
+    _journal("start")
+    time.sleep(seconds)
+    _journal("end")
+    return "done"
+
+
+@handler("Exits", queue="tests", max_attempts=1)
+def exits() -> None:
+    sys.exit(3)
+
+
+@handler("ReturnsSet", queue="tests", max_attempts=1)
+def returns_set() -> object:
+    return {1, 2, 3}
+
+
+@handler("Logs", queue="tests", max_attempts=1)
+def logs(lines: int = 2) -> int:
+    task = current_task()
+    assert task is not None
+    for n in range(lines):
+        task.log(f"line {n}")
+    return lines
+
+
+@handler("Cooperative", queue="tests", max_attempts=1)
+def cooperative(seconds: float = 30.0) -> str:
+    """Runs until canceled; checks the cancel flag like a well-behaved long job."""
+    task = current_task()
+    assert task is not None
+    _journal("start")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if task.cancel_requested.wait(0.05):
+            break
+    return "finished"
+
+
+# --------------------------------------------------------------------------- fault injection
+# Handlers for tests/faults (issue 6). Each misbehaves in one precise, bounded way.
+
+
+@handler("Drain", queue="faults", max_attempts=20, retry_backoff_seconds=0.05)
+def drain(seconds: float = 0.0) -> str:
+    """Bulk work for contention, kill storms and restarts; many attempts, so only loss fails."""
+    if seconds:
+        time.sleep(seconds)
+    _journal()
+    return "drained"
+
+
+@handler("HangsInC", queue="faults", max_attempts=1, timeout_seconds=0.5)
+def hangs_in_c(seconds: float = 60.0) -> None:
+    """Blocks in C (one long sleep), where an injected timeout cannot reach until it returns."""
+    _journal("start")
+    time.sleep(seconds)
+    _journal("end")
+
+
+@handler("HogsMemory", queue="faults", max_attempts=1)
+def hogs_memory(megabytes: int = 64) -> None:
+    """Holds a bounded block, then asks for an impossible one: a real MemoryError, no swap."""
+    _journal()
+    ballast = bytearray(megabytes * 1024 * 1024)
+    ballast.extend(bytearray(1 << 62))

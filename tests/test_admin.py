@@ -1,0 +1,630 @@
+"""The admin console through Django's test client: lists, actions, permissions, forms, dashboard."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from django_taskqueue import enqueue_by_alias
+from django_taskqueue.actions import REQUIRED_PERMISSION
+from django_taskqueue.admin.charts import minute_chart
+from django_taskqueue.admin.filters import EstimatedCountPaginator
+from django_taskqueue.models import (
+    QueueItem,
+    QueueItemAttempt,
+    QueueState,
+    Runner,
+    TaskDefinition,
+)
+
+pytestmark = pytest.mark.django_db
+
+ITEMS_URL = reverse("admin:django_taskqueue_queueitem_changelist")
+DEFINITIONS_URL = reverse("admin:django_taskqueue_taskdefinition_changelist")
+DASHBOARD_URL = reverse("admin:django_taskqueue_queuestate_changelist")
+SET_PAUSED_URL = reverse("admin:django_taskqueue_queuestate_set_paused")
+
+
+def make_item(status: str = "queued", alias: str = "Record", **changes: object) -> QueueItem:
+    """An item enqueued the real way, then moved to ``status`` as a runner would leave it."""
+    item = enqueue_by_alias(alias, {"value": "sample"})
+    now = timezone.now()
+    if status in ("running", "success", "failed", "canceled"):
+        changes.setdefault("started_at", now - timedelta(seconds=2))
+        changes.setdefault("attempts", 1)
+    if status in ("success", "failed", "canceled"):
+        changes.setdefault("completed_at", now)
+    QueueItem.all_objects.filter(pk=item.pk).update(status=status, **changes)
+    item.refresh_from_db()
+    return item
+
+
+def staff_client(*codenames: str) -> Client:
+    """A logged-in staff user holding exactly these django_taskqueue permissions."""
+    user = User.objects.create_user(f"staff-{'-'.join(codenames) or 'none'}", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="django_taskqueue", codename__in=codenames
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def post_action(client: Client, action: str, *items: QueueItem, url: str = ITEMS_URL):
+    return client.post(
+        url, {"action": action, ACTION_CHECKBOX_NAME: [item.pk for item in items]}, follow=True
+    )
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def status_of(item: QueueItem) -> str:
+    return QueueItem.all_objects.values_list("status", flat=True).get(pk=item.pk)
+
+
+# --------------------------------------------------------------------------- change list
+
+
+def test_change_list_shows_an_operators_columns(admin_client):
+    item = make_item("failed", attempts=1, priority=7)
+    response = admin_client.get(ITEMS_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="tq-badge tq-status-failed"' in html
+    assert "Record" in html
+    assert "1 / 1" in html  # attempts / max attempts
+    assert "2.00 s" in html  # duration
+    assert reverse("admin:django_taskqueue_queueitem_change", args=[item.pk]) in html
+    assert reverse("admin:django_taskqueue_queuestate_changelist") in html  # dashboard link
+
+
+def test_deleted_items_are_hidden_until_the_filter_asks_for_them(admin_client):
+    alive, deleted = make_item(), make_item()
+    deleted.soft_delete()
+    shown = admin_client.get(ITEMS_URL).context["cl"].result_list
+    assert [item.pk for item in shown] == [alive.pk]
+    only = admin_client.get(ITEMS_URL, {"deleted": "only"}).context["cl"].result_list
+    assert [item.pk for item in only] == [deleted.pk]
+    both = admin_client.get(ITEMS_URL, {"deleted": "all"}).context["cl"].result_list
+    assert {item.pk for item in both} == {alive.pk, deleted.pk}
+
+
+def test_filters_by_status_queue_and_definition(admin_client):
+    failed = make_item("failed")
+    make_item("success")
+    noop = enqueue_by_alias("Noop", queue_name="other")
+
+    def listed(**params):
+        return {item.pk for item in admin_client.get(ITEMS_URL, params).context["cl"].result_list}
+
+    assert listed(status="failed") == {failed.pk}
+    assert listed(queue="other") == {noop.pk}
+    assert listed(definition__id__exact=noop.definition_id) == {noop.pk}
+
+
+def test_search_finds_items_by_id_alias_and_parameter_text(admin_client):
+    needle = enqueue_by_alias("Record", {"customer": "needle-4711"})
+    noop = enqueue_by_alias("Noop")
+    enqueue_by_alias("Record", {"customer": noop.pk})  # a number means the id, not this
+
+    def found(term):
+        return {
+            item.pk for item in admin_client.get(ITEMS_URL, {"q": term}).context["cl"].result_list
+        }
+
+    assert found(str(noop.pk)) == {noop.pk}
+    assert found(f" #{noop.pk} ") == {noop.pk}
+    assert found("9" * 30) == set()  # beyond any id: no match, no database error
+    assert found("²") == set()  # a digit to isdigit(), not a number to int()
+    assert found("noop") == {noop.pk}
+    assert found("needle-4711") == {needle.pk}
+
+
+def test_change_list_query_count_does_not_grow_with_rows(admin_client):
+    runner = Runner.objects.create(id="r1", hostname="h", pid=1, queues=["tests"], concurrency=1)
+
+    def queries_for_list() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(ITEMS_URL).status_code == 200
+        return len(queries)
+
+    make_item("running", runner=runner)
+    few = queries_for_list()
+    for status in ["queued", "running", "failed", "success", "paused"] * 6:
+        make_item(status, runner=runner)
+        enqueue_by_alias("Noop", queue_name=f"q{QueueItem.all_objects.count()}")
+    assert queries_for_list() == few
+
+
+def test_change_list_never_scans_for_distinct_values(admin_client):
+    """Filters and the date drill-down must not run SELECT DISTINCT over every item."""
+    make_item("failed")
+    for params in ({}, {"created_at__year": timezone.now().year}):
+        with CaptureQueriesContext(connection) as queries:
+            admin_client.get(ITEMS_URL, params)
+        assert not [
+            q["sql"] for q in queries if "DISTINCT" in q["sql"] and "task_queue" in q["sql"]
+        ]
+
+
+def test_date_drill_down_offers_every_day_between_the_first_and_last_item(admin_client):
+    first = timezone.make_aware(datetime(2026, 3, 3, 12))
+    for day in (3, 6):
+        make_item("success", created_at=first.replace(day=day))
+    hierarchy = admin_client.get(ITEMS_URL).context["cl"].range_date_hierarchy
+    assert hierarchy["back"]["title"] == "2026"
+    assert [c["title"] for c in hierarchy["choices"]] == [f"March {d}" for d in (3, 4, 5, 6)]
+    day_link = hierarchy["choices"][3]["link"]
+    assert "created_at__day=6" in day_link
+    response = admin_client.get(ITEMS_URL + day_link)
+    assert [i.created_at.day for i in response.context["cl"].result_list] == [6]
+    make_item("success", created_at=first.replace(year=2024))
+    years = admin_client.get(ITEMS_URL).context["cl"].range_date_hierarchy["choices"]
+    assert [c["title"] for c in years] == ["2024", "2025", "2026"]
+    months = admin_client.get(ITEMS_URL, {"created_at__year": 2026}).context["cl"]
+    assert [c["title"] for c in months.range_date_hierarchy["choices"]] == ["March 2026"]
+
+
+def test_paginator_counts_from_estimates_on_large_postgresql_tables():
+    for _ in range(5):
+        enqueue_by_alias("Record")
+    queryset = QueueItem.all_objects.all()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE task_queue")
+    large = type("Tiny", (EstimatedCountPaginator,), {"exact_count_limit": 0})
+
+    with CaptureQueriesContext(connection) as queries:
+        unfiltered = large(queryset, 2).count
+        filtered = large(queryset.filter(status="queued"), 2).count
+    counted = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    if connection.vendor == "postgresql":
+        assert counted == []  # reltuples and EXPLAIN only, no COUNT over the table
+        assert unfiltered == 5  # ANALYZE saw every row
+        assert filtered >= 1
+    else:
+        assert len(counted) == 2
+        assert unfiltered == filtered == 5
+    # Below the limit the count is exact on every database.
+    assert EstimatedCountPaginator(queryset.filter(status="failed"), 2).count == 0
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@pytest.mark.parametrize(
+    ("action", "before", "after"),
+    [
+        ("cancel", "queued", "canceled"),
+        ("cancel", "paused", "canceled"),
+        ("requeue", "failed", "queued"),
+        ("requeue", "success", "queued"),
+        ("run_now", "paused", "queued"),
+        ("pause", "queued", "paused"),
+        ("resume", "paused", "queued"),
+    ],
+)
+def test_status_actions_change_items_and_report(admin_client, action, before, after):
+    item = make_item(before)
+    response = post_action(admin_client, action, item)
+    assert status_of(item) == after
+    assert f"{action.replace('_', ' ')}: 1 item(s) changed" in messages_of(response)
+
+
+def test_run_now_moves_a_delayed_item_to_the_front(admin_client):
+    item = enqueue_by_alias("Record", delay=3600)
+    post_action(admin_client, "run_now", item)
+    item.refresh_from_db()
+    assert item.run_at <= timezone.now()
+
+
+def test_cancel_of_a_running_item_asks_the_runner_to_stop(admin_client):
+    item = make_item("running")
+    post_action(admin_client, "cancel", item)
+    item.refresh_from_db()
+    assert (item.status, item.cancel_requested) == ("running", True)
+    html = admin_client.get(ITEMS_URL).content.decode()
+    assert "Canceling" in html
+
+
+def test_soft_delete_and_restore_actions(admin_client):
+    item = make_item("failed")
+    post_action(admin_client, "soft_delete", item)
+    assert QueueItem.all_objects.get(pk=item.pk).deleted_at is not None
+    assert not QueueItem.objects.filter(pk=item.pk).exists()
+    post_action(admin_client, "restore", item, url=f"{ITEMS_URL}?deleted=only")
+    assert QueueItem.objects.filter(pk=item.pk).exists()
+
+
+def test_actions_report_what_they_skipped_and_why(admin_client):
+    queued, finished = make_item("queued"), make_item("success")
+    response = post_action(admin_client, "cancel", queued, finished)
+    (message,) = messages_of(response)
+    assert "1 item(s) changed, 1 skipped" in message
+    assert f"#{finished.pk}: Cannot cancel item #{finished.pk}: it is success." in message
+    assert status_of(finished) == "success"
+
+
+def test_hard_delete_is_never_offered(admin_client):
+    item = make_item("failed")
+    actions = admin_client.get(ITEMS_URL).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in dict(actions)
+    delete_url = reverse("admin:django_taskqueue_queueitem_delete", args=[item.pk])
+    assert admin_client.post(delete_url, {"post": "yes"}).status_code == 403
+    assert QueueItem.all_objects.filter(pk=item.pk).exists()
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+def offered_actions(client: Client) -> set[str]:
+    response = client.get(ITEMS_URL)
+    assert response.status_code == 200
+    form = response.context["action_form"]  # None when no action is allowed at all
+    return {name for name, _label in form.fields["action"].choices} - {""} if form else set()
+
+
+ACTION_STARTS = {
+    "cancel": "queued",
+    "requeue": "failed",
+    "run_now": "paused",
+    "pause": "queued",
+    "resume": "paused",
+    "soft_delete": "failed",
+    "restore": "failed",
+}
+OPERATOR_PERMISSIONS = {
+    "cancel_queueitem",
+    "requeue_queueitem",
+    "pause_queueitem",
+    "delete_queueitem",
+}
+
+
+def test_a_viewer_sees_items_but_is_offered_no_actions():
+    viewer = staff_client("view_queueitem")
+    assert offered_actions(viewer) == set()
+    item = make_item("queued")
+    before = QueueItem.all_objects.values().get(pk=item.pk)
+    assert post_action(viewer, "cancel", item).status_code == 200
+    assert QueueItem.all_objects.values().get(pk=item.pk) == before
+
+
+@pytest.mark.parametrize("action", sorted(ACTION_STARTS))
+def test_a_forged_action_without_its_permission_changes_nothing(action):
+    """A user holding every other operator permission posts the one action they lack."""
+    lacking = REQUIRED_PERMISSION[action].split(".")[1]
+    operator = staff_client("view_queueitem", *(OPERATOR_PERMISSIONS - {lacking}))
+    item = make_item(ACTION_STARTS[action])
+    if action == "restore":
+        item.soft_delete()
+    before = QueueItem.all_objects.values().get(pk=item.pk)
+    response = post_action(operator, action, item, url=f"{ITEMS_URL}?deleted=all")
+    assert response.status_code == 200
+    assert "No action selected." in messages_of(response)
+    assert QueueItem.all_objects.values().get(pk=item.pk) == before
+
+
+def test_each_permission_unlocks_exactly_its_actions():
+    canceler = staff_client("view_queueitem", "cancel_queueitem")
+    assert offered_actions(canceler) == {"cancel"}
+    assert offered_actions(staff_client("view_queueitem", "requeue_queueitem")) == {
+        "requeue",
+        "run_now",
+    }
+    assert offered_actions(staff_client("view_queueitem", "pause_queueitem")) == {
+        "pause",
+        "resume",
+    }
+    assert offered_actions(staff_client("view_queueitem", "delete_queueitem")) == {
+        "soft_delete",
+        "restore",
+    }
+    failed = make_item("failed")
+    post_action(canceler, "requeue", failed)
+    assert status_of(failed) == "failed"
+    queued = make_item("queued")
+    post_action(canceler, "cancel", queued)
+    assert status_of(queued) == "canceled"
+
+
+def test_staff_without_view_permission_gets_403():
+    assert staff_client().get(ITEMS_URL).status_code == 403
+
+
+# --------------------------------------------------------------------------- detail page
+
+
+def test_detail_page_shows_data_log_traceback_runner_and_attempts(admin_client):
+    runner = Runner.objects.create(id="r-7", hostname="worker-7", pid=42, queues=[], concurrency=2)
+    item = make_item(
+        "failed",
+        output={"rows": [1, 2]},
+        details="line 0\nline 1",
+        last_error='Traceback (most recent call last):\n  File "x.py"\nValueError: <boom>',
+        runner=runner,
+    )
+    QueueItemAttempt.objects.create(
+        item=item, number=1, runner_name="worker-7:42", outcome="failed", error="ValueError: first"
+    )
+    url = reverse("admin:django_taskqueue_queueitem_change", args=[item.pk])
+    html = admin_client.get(url).content.decode()
+    assert '<pre class="tq-pre">{\n  &quot;value&quot;: &quot;sample&quot;\n}</pre>' in html
+    assert "&quot;rows&quot;: [\n    1," in html
+    assert '<pre class="tq-pre">line 0\nline 1</pre>' in html
+    assert "ValueError: &lt;boom&gt;</pre>" in html  # escaped, in a traceback block
+    assert "tq-traceback" in html
+    assert "worker-7:42" in html and "ValueError: first" in html  # attempt history
+    assert reverse("admin:django_taskqueue_runner_change", args=["r-7"]) in html
+
+
+def change_form_data(item: QueueItem, **values: object) -> dict[str, object]:
+    data = {
+        "queue_name": item.queue_name,
+        "priority": item.priority,
+        "run_at_0": item.run_at.strftime("%Y-%m-%d"),
+        "run_at_1": item.run_at.strftime("%H:%M:%S"),
+    }
+    return {**data, **values}
+
+
+def test_operators_may_reschedule_a_waiting_item(admin_client):
+    item = make_item("paused")
+    url = reverse("admin:django_taskqueue_queueitem_change", args=[item.pk])
+    form = admin_client.get(url).context["adminform"].form
+    assert set(form.fields) == {"queue_name", "priority", "run_at"}
+    response = admin_client.post(url, change_form_data(item, priority=9, queue_name="urgent"))
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert (item.priority, item.queue_name, item.status) == (9, "urgent", "paused")
+
+
+def test_a_finished_item_is_entirely_read_only(admin_client):
+    item = make_item("success")
+    url = reverse("admin:django_taskqueue_queueitem_change", args=[item.pk])
+    response = admin_client.get(url)
+    assert set(response.context["adminform"].form.fields) == set()
+    assert 'name="_save"' not in response.content.decode()
+    admin_client.post(url, change_form_data(item, priority=9, parameters='{"value": "forged"}'))
+    item.refresh_from_db()
+    assert (item.priority, item.parameters) == (0, {"value": "sample"})
+
+
+def test_a_stale_edit_form_loses_to_a_runner_that_claimed_the_item(admin_client):
+    item = make_item("queued")
+    url = reverse("admin:django_taskqueue_queueitem_change", args=[item.pk])
+    admin_client.get(url)
+    QueueItem.all_objects.filter(pk=item.pk).update(status="running")  # the runner wins
+    response = admin_client.post(url, change_form_data(item, priority=9), follow=True)
+    item.refresh_from_db()
+    assert (item.status, item.priority) == ("running", 0)
+    assert any("Not saved" in m and "running" in m for m in messages_of(response))
+
+
+def test_an_edit_racing_a_claim_writes_nothing(rf, admin_user):
+    """The claim lands between form validation and save: the conditional UPDATE misses."""
+    item = make_item("queued")
+    model_admin = admin.site._registry[QueueItem]
+    request = rf.post("/", change_form_data(item, priority=9))
+    request.user = admin_user
+    form_class = model_admin.get_form(request, item, change=True)
+    form = form_class(request.POST, instance=item)
+    assert form.is_valid(), form.errors
+    QueueItem.all_objects.filter(pk=item.pk).update(status="running")
+    model_admin.save_model(request, form.save(commit=False), form, change=True)
+    item.refresh_from_db()
+    assert (item.status, item.priority) == ("running", 0)
+
+
+def test_items_are_not_added_by_hand(admin_client):
+    assert admin_client.get(reverse("admin:django_taskqueue_queueitem_add")).status_code == 403
+
+
+# --------------------------------------------------------------------------- definitions
+
+
+def test_definition_list_counts_items_per_status_in_one_query(admin_client):
+    make_item("queued")
+    make_item("queued")
+    make_item("running")
+    make_item("failed")
+    make_item("failed").soft_delete()  # deleted items are not counted
+    make_item("queued", alias="Noop")
+
+    with CaptureQueriesContext(connection) as few:
+        response = admin_client.get(DEFINITIONS_URL)
+    rows = {d.alias: d for d in response.context["cl"].result_list}
+    record = rows["Record"]
+    assert (record.queued_count, record.running_count, record.failed_count) == (2, 1, 1)
+    failed_link = re.search(r'class="tq-failed" href="([^"]+)"', response.content.decode())[1]
+    listed = admin_client.get(failed_link.replace("&amp;", "&")).context["cl"].result_list
+    assert [(item.definition.alias, item.status) for item in listed] == [("Record", "failed")]
+    assert (rows["Noop"].queued_count, rows["Noop"].failed_count) == (1, 0)
+    for alias in ("AlwaysFails", "Sleeper", "Logs"):
+        make_item("failed", alias=alias)
+    with CaptureQueriesContext(connection) as more:
+        admin_client.get(DEFINITIONS_URL)
+    assert len(more) == len(few)
+
+
+def test_activate_and_deactivate_actions(admin_client):
+    definition = make_item().definition
+    response = post_action(admin_client, "deactivate", definition, url=DEFINITIONS_URL)
+    assert not TaskDefinition.objects.get(pk=definition.pk).is_active
+    assert "1 definition(s) made inactive; 0 already were." in messages_of(response)
+    post_action(admin_client, "activate", definition, url=DEFINITIONS_URL)
+    assert TaskDefinition.objects.get(pk=definition.pk).is_active
+
+
+def enqueue_url(alias: str = "Record") -> str:
+    definition = TaskDefinition.objects.for_alias(alias)
+    return reverse("admin:django_taskqueue_taskdefinition_enqueue", args=[definition.pk])
+
+
+def test_enqueue_form_enqueues_through_the_real_enqueue(admin_client):
+    url = enqueue_url()
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(
+        url,
+        {
+            "parameters": '{"value": 5}',
+            "queue_name": "manual",
+            "priority": "3",
+            "delay_seconds": "",
+        },
+    )
+    item = QueueItem.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse(
+        "admin:django_taskqueue_queueitem_change", args=[item.pk]
+    )
+    assert (item.parameters, item.queue_name, item.priority) == ({"value": 5}, "manual", 3)
+
+
+def test_enqueue_form_with_a_delay_schedules_later(admin_client):
+    admin_client.post(enqueue_url(), {"parameters": "", "delay_seconds": "600"})
+    item = QueueItem.objects.get()
+    assert item.parameters == {}
+    assert item.run_at > timezone.now() + timedelta(seconds=500)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"parameters": "{not json"}, "Enter a valid JSON."),
+        ({"parameters": "[1, 2]"}, "Parameters must be a JSON object"),
+        ({"parameters": "{}", "queue_name": "no spaces"}, "Invalid queue name"),
+        ({"parameters": "{}", "priority": str(2**40)}, "out of range"),
+    ],
+)
+def test_enqueue_form_shows_errors_and_writes_nothing(admin_client, data, error):
+    response = admin_client.post(enqueue_url(), data)
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not QueueItem.all_objects.exists()
+
+
+def test_enqueue_of_an_inactive_definition_is_refused(admin_client):
+    url = enqueue_url()
+    TaskDefinition.objects.filter(alias="Record").update(is_active=False)
+    response = admin_client.post(url, {"parameters": "{}"})
+    assert "is inactive" in response.content.decode()
+    assert not QueueItem.all_objects.exists()
+
+
+def test_enqueue_needs_its_permission():
+    url = enqueue_url()
+    viewer = staff_client("view_taskdefinition", "change_taskdefinition")
+    assert url not in viewer.get(DEFINITIONS_URL).content.decode()
+    assert viewer.get(url).status_code == 403
+    assert viewer.post(url, {"parameters": "{}"}).status_code == 403
+    assert not QueueItem.all_objects.exists()
+    allowed = staff_client("view_taskdefinition", "enqueue_taskdefinition")
+    assert url in allowed.get(DEFINITIONS_URL).content.decode()
+    assert allowed.post(url, {"parameters": "{}"}).status_code == 302
+    assert QueueItem.objects.count() == 1
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def test_dashboard_shows_queues_chart_and_live_runners(admin_client):
+    now = timezone.now()
+    make_item("queued", run_at=now - timedelta(minutes=3))
+    make_item("success", completed_at=now)
+    make_item("failed", completed_at=now)
+    make_item("failed", completed_at=now)
+    QueueState.objects.set_paused("idle", True)
+    Runner.objects.create(id="live", hostname="worker-1", pid=101, queues=["tests"], concurrency=4)
+    Runner.objects.create(
+        id="gone", hostname="worker-2", pid=102, queues=["tests"], concurrency=4, stopped_at=now
+    )
+    response = admin_client.get(DASHBOARD_URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    queues = {row.overview.name: row for row in response.context["queues"]}
+    assert set(queues) == {"idle", "tests"}
+    assert queues["idle"].overview.paused
+    tests = queues["tests"]
+    assert (tests.overview.failed_last_hour, tests.overview.completed_last_window) == (2, 3)
+    assert tests.oldest_queued_age.startswith("3 min")
+    failed_link = next(url for status, _, _, url in tests.status_links if status == "failed")
+    assert html.count(f'href="{failed_link.replace("&", "&amp;")}"') == 1
+    listed = admin_client.get(failed_link).context["cl"].result_list
+    assert [item.status for item in listed] == ["failed", "failed"]
+    assert "<svg" in html and "0 min ago: 3 finished, 2 failed" in html
+    assert "worker-1" in html and "worker-2" not in html
+    assert 'name="paused" value="0"' in html  # resume button for the paused queue
+
+
+def test_dashboard_is_linked_from_the_app_index(admin_client):
+    html = admin_client.get(reverse("admin:app_list", args=["django_taskqueue"])).content.decode()
+    assert f'href="{DASHBOARD_URL}"' in html
+
+
+def test_pausing_and_resuming_a_queue(admin_client):
+    response = admin_client.post(SET_PAUSED_URL, {"queue": "emails", "paused": "1"})
+    assert response.status_code == 302
+    assert QueueState.objects.get(name="emails").is_paused
+    admin_client.post(SET_PAUSED_URL, {"queue": "emails", "paused": "0"})
+    assert not QueueState.objects.get(name="emails").is_paused
+
+
+def test_queue_switch_is_post_only_permission_checked_and_validated(admin_client):
+    assert admin_client.get(SET_PAUSED_URL, {"queue": "emails", "paused": "1"}).status_code == 405
+    viewer = staff_client("view_queuestate")
+    assert viewer.get(DASHBOARD_URL).status_code == 200
+    assert "tq-inline-form" not in viewer.get(DASHBOARD_URL).content.decode()
+    assert viewer.post(SET_PAUSED_URL, {"queue": "emails", "paused": "1"}).status_code == 403
+    response = admin_client.post(SET_PAUSED_URL, {"queue": "bad name", "paused": "1"}, follow=True)
+    assert any("Invalid queue name" in m for m in messages_of(response))
+    assert not QueueState.objects.exists()
+
+
+def test_queue_switch_requires_csrf():
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
+    assert client.post(SET_PAUSED_URL, {"queue": "emails", "paused": "1"}).status_code == 403
+    assert not QueueState.objects.exists()
+
+
+def test_dashboard_needs_a_permission():
+    assert staff_client("view_queueitem").get(DASHBOARD_URL).status_code == 403
+
+
+def test_minute_chart_stacks_failures_under_the_rest():
+    chart = minute_chart([0, 4, 2], [0, 1, 2], width=30, height=41)
+    empty, mixed, all_failed = chart.bars
+    assert chart.peak == 4
+    assert (empty.ok_height, empty.failed_height) == (0, 0)
+    assert (mixed.failed_height, mixed.ok_height) == (10, 30)
+    assert mixed.failed_y == 31 and mixed.ok_y == 1
+    assert (all_failed.ok_height, all_failed.failed_height) == (0, 20)
+    assert [bar.minutes_ago for bar in chart.bars] == [2, 1, 0]
+
+
+# --------------------------------------------------------------------------- runners
+
+
+def test_runners_are_read_only(admin_client):
+    Runner.objects.create(id="r1", hostname="worker-1", pid=1, queues=["a"], concurrency=1)
+    listing = admin_client.get(reverse("admin:django_taskqueue_runner_changelist"))
+    assert "worker-1" in listing.content.decode()
+    change = admin_client.get(reverse("admin:django_taskqueue_runner_change", args=["r1"]))
+    assert change.status_code == 200 and 'name="_save"' not in change.content.decode()
+    assert admin_client.get(reverse("admin:django_taskqueue_runner_add")).status_code == 403

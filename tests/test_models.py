@@ -1,0 +1,85 @@
+import pytest
+from django.utils import timezone
+
+from django_taskqueue import InvalidTransition, enqueue_by_alias
+from django_taskqueue.claiming import claim_batch
+from django_taskqueue.models import QueueItem, Runner, TaskDefinition
+
+pytestmark = pytest.mark.django_db
+
+
+def test_soft_delete_hides_items_and_restore_brings_them_back():
+    item = enqueue_by_alias("Record")
+    item.soft_delete()
+    assert not QueueItem.objects.filter(pk=item.pk).exists()
+    assert QueueItem.all_objects.deleted().filter(pk=item.pk).exists()
+    item.restore()
+    assert QueueItem.objects.filter(pk=item.pk).exists()
+
+
+def test_soft_deleted_items_are_never_claimable():
+    item = enqueue_by_alias("Record")
+    item.soft_delete()
+    Runner.objects.create(id="r", hostname="h", pid=1, concurrency=1)
+    assert claim_batch(["tests"], 10, "r", timezone.now()) == []
+    item.restore()
+    assert [claimed.id for claimed in claim_batch(["tests"], 10, "r", timezone.now())] == [item.pk]
+
+
+def test_deleting_a_definition_with_items_is_soft():
+    enqueue_by_alias("Record")
+    definition = TaskDefinition.objects.get(alias="Record")
+    definition.delete()
+    assert not TaskDefinition.objects.filter(alias="Record").exists()
+    assert TaskDefinition.all_objects.get(alias="Record").deleted_at is not None
+    assert QueueItem.objects.count() == 1
+
+
+def test_bulk_deleting_definitions_removes_only_unused_ones():
+    enqueue_by_alias("Record")
+    TaskDefinition.create_from_spec(
+        __import__("django_taskqueue.registry").registry.get_spec("Noop")
+    )
+    TaskDefinition.objects.all().delete()
+    assert set(TaskDefinition.all_objects.values_list("alias", flat=True)) == {"Record"}
+    assert TaskDefinition.all_objects.get(alias="Record").deleted_at is not None
+
+
+def test_state_transitions_follow_the_lifecycle():
+    item = enqueue_by_alias("Record")
+    item.pause()
+    assert item.status == "paused"
+    with pytest.raises(InvalidTransition, match="it is paused"):
+        item.pause()
+    item.resume()
+    assert item.status == "queued"
+    assert item.cancel() == "canceled"
+    assert item.completed_at is not None
+    with pytest.raises(InvalidTransition):
+        item.cancel()
+    item.requeue()
+    assert (item.status, item.attempts, item.completed_at) == ("queued", 0, None)
+
+
+def test_cancel_of_a_running_item_only_asks_the_runner():
+    item = enqueue_by_alias("Record")
+    QueueItem.objects.filter(pk=item.pk).update(status="running", attempts=1)
+    item.refresh_from_db()
+    assert item.cancel() == "cancel requested"
+    item.refresh_from_db()
+    assert item.status == "running" and item.cancel_requested
+
+
+def test_running_items_cannot_be_soft_deleted():
+    item = enqueue_by_alias("Record")
+    QueueItem.objects.filter(pk=item.pk).update(status="running")
+    item.refresh_from_db()
+    with pytest.raises(InvalidTransition, match="cancel it first"):
+        item.soft_delete()
+
+
+def test_transition_uses_the_database_status_not_a_stale_instance():
+    item = enqueue_by_alias("Record")
+    QueueItem.objects.filter(pk=item.pk).update(status="success")  # a runner finished it
+    with pytest.raises(InvalidTransition, match="it is success"):
+        item.pause()
