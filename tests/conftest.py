@@ -68,7 +68,16 @@ class RunnerProcess:
             os.kill(self.popen.pid, signum)
 
     def wait(self, timeout: float = 60.0) -> int:
-        return self.popen.wait(timeout=timeout)
+        """The exit code; a runner still alive after ``timeout`` fails the test with its log
+        and, through faulthandler, a traceback of every thread showing where it hangs."""
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.popen.pid, signal.SIGABRT)
+            self.popen.wait(timeout=10)
+            raise AssertionError(
+                f"runner still running after {timeout} s:\n{self.output()}"
+            ) from None
 
     def output(self) -> str:
         self._log.flush()
@@ -86,6 +95,7 @@ def runner_env() -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     env["DATABASE_URL"] = test_database_url()
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT from RunnerProcess.wait dumps every thread
     return env
 
 
