@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from types import FrameType
 
 from django.db import DatabaseError, connections, reset_queries, transaction
 from django.utils import timezone
@@ -34,6 +33,7 @@ from .maintenance import recover_stuck_items
 from .models import QueueItem, QueueItemAttempt, QueueState, TaskDefinition
 from .models import Runner as RunnerRow
 from .notify import NotificationListener, SqliteChangeWatcher, start_wakeup_source
+from .stop_signals import StopSignals
 from .validation import validate_name
 
 logger = logging.getLogger("django_taskqueue.runner")
@@ -108,12 +108,12 @@ class QueueRunner:
         self._recover_after = 0.0  # no recovery of others' items before this monotonic time
         self._wakeup_source: NotificationListener | SqliteChangeWatcher | None = None
         self._recent_duration: float | None = None  # moving average of item run time
-        self._previous_handlers: dict[int, object] = {}
+        self._stop_signals = StopSignals(self._on_stop_signal)
 
     # ------------------------------------------------------------------ public
     def run(self) -> int:
         """Run until stopped (or drained, with ``burst``); return the process exit code."""
-        self._install_signal_handlers()
+        self._stop_signals.install()
         self._register()
         for _ in range(self.concurrency):
             self._start_worker()
@@ -443,28 +443,16 @@ class QueueRunner:
                 self._database_is_down(exc)
 
     # ------------------------------------------------------------------ shutdown
-    def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            forced = self._stopping.is_set()
-            logger.warning(
-                "Received %s: %s",
-                signal.Signals(signum).name,
-                "forcing exit, unfinished items go back to the queue"
-                if forced
-                else f"finishing in-flight items (up to {self.grace_seconds:g} s)",
-            )
-            self.stop(force=forced)
-
-        self._previous_handlers = {
-            signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)
-        }
-
-    def _restore_signal_handlers(self) -> None:
-        for signum, previous in self._previous_handlers.items():
-            signal.signal(signum, previous)
+    def _on_stop_signal(self, signum: signal.Signals) -> None:
+        forced = self._stopping.is_set()
+        logger.warning(
+            "Received %s: %s",
+            signum.name,
+            "forcing exit, unfinished items go back to the queue"
+            if forced
+            else f"finishing in-flight items (up to {self.grace_seconds:g} s)",
+        )
+        self.stop(force=forced)
 
     def _shutdown(self) -> int:
         give_up = time.monotonic() + self.grace_seconds
@@ -502,6 +490,6 @@ class QueueRunner:
                 logger.warning("Put %d unfinished item(s) back in the queue", released)
         for _ in range(self._workers):
             self._work.put(None)
-        self._restore_signal_handlers()
+        self._stop_signals.restore()
         logger.info("Runner %s stopped", self.name)
         return exit_code
