@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import http.server
 import logging
+import os
 import random
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -88,9 +90,24 @@ class Command(BaseCommand):
             f"  welcome emails: written as files under {settings.VAR_DIR / 'sent-emails'}"
         )
         self.stdout.write(f"\nDone in {time.monotonic() - started:.1f} s.")
-        self.stdout.write(
-            "See it in the admin: python manage.py createsuperuser && python manage.py runserver, "
-            "then open http://127.0.0.1:8000/admin/django_taskqueue/"
+        self.stdout.write(f"See it in the admin, on this same database:\n{self._admin_hint()}")
+
+    @staticmethod
+    def _admin_hint() -> str:
+        """The exact commands, with this run's interpreter and DATABASE_URL: a bare
+        ``python manage.py`` would miss the virtualenv or open another database."""
+        python = (
+            os.path.relpath(sys.executable)
+            if sys.executable.startswith(os.getcwd())
+            else sys.executable
+        )
+        prefix = (
+            f"DATABASE_URL={os.environ['DATABASE_URL']} " if "DATABASE_URL" in os.environ else ""
+        )
+        return (
+            f"  {prefix}{python} manage.py createsuperuser\n"
+            f"  {prefix}{python} manage.py runserver\n"
+            "  then open http://127.0.0.1:8000/admin/django_taskqueue/"
         )
 
     def _enqueue_demo_work(self, customers: int, hook: str) -> int:
