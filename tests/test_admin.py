@@ -117,6 +117,20 @@ def test_filters_by_status_queue_and_definition(admin_client):
     assert listed(definition__id__exact=noop.definition_id) == {noop.pk}
 
 
+def test_queue_filter_offers_defined_switched_and_served_queues(admin_client):
+    QueueState.objects.create(name="paused-once")
+    Runner.objects.create(id="r1", hostname="h", pid=1, queues=["adhoc"], concurrency=1)
+    Runner.objects.create(
+        id="r2", hostname="h", pid=2, queues=["gone"], concurrency=1, stopped_at=timezone.now()
+    )
+    enqueue_by_alias("Noop", queue_name="unserved")
+    filters = admin_client.get(ITEMS_URL).context["cl"].filter_specs
+    queue_filter = next(f for f in filters if getattr(f, "parameter_name", None) == "queue")
+    offered = {name for name, _ in queue_filter.lookup_choices}
+    assert {"tests", "paused-once", "adhoc"} <= offered
+    assert not offered & {"gone", "unserved"}  # a stopped runner's; one only items name
+
+
 def test_search_finds_items_by_id_alias_and_parameter_text(admin_client):
     needle = enqueue_by_alias("Record", {"customer": "needle-4711"})
     noop = enqueue_by_alias("Noop")

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from ..models import QueueState, TaskDefinition
+from ..models import QueueState, Runner, TaskDefinition
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -43,11 +43,11 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 class QueueNameFilter(admin.SimpleListFilter):
-    """Queues known from definitions and queue switches.
+    """Queues known from definitions, queue switches and live runners.
 
     Django's default field filter would run ``SELECT DISTINCT queue_name`` over every item on
-    each page view; these two small tables name the queues that matter without that scan.
-    An ad-hoc queue can still be filtered through the URL (``?queue=name``).
+    each page view; these three small tables name the queues that matter without that scan.
+    An ad-hoc queue nobody serves can still be filtered through the URL (``?queue=name``).
     """
 
     title = _("queue")
@@ -56,6 +56,8 @@ class QueueNameFilter(admin.SimpleListFilter):
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
         names = set(TaskDefinition.all_objects.values_list("queue_name", flat=True))
         names |= set(QueueState.objects.values_list("name", flat=True))
+        for queues in Runner.objects.live().values_list("queues", flat=True):
+            names.update(queues)
         if self.value():
             names.add(self.value())
         return [(name, name) for name in sorted(names)]
