@@ -12,7 +12,7 @@ import json
 import random
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -120,6 +120,29 @@ def failure_outcome(
     )
 
 
+# How often an async handler's event loop wakes up to let an interrupt land.
+INTERRUPT_POLL_SECONDS = 0.05
+
+
+def run_coroutine(coroutine: Coroutine[object, object, object]) -> object:
+    """Run an ``async def`` handler so that a timeout or cancel reaches it promptly.
+
+    The runner stops a handler by raising an exception in its thread, and that only lands
+    when the thread runs Python code. An event loop idle in ``select()`` runs none, so a
+    handler awaiting a long sleep or a slow socket would run on long after its timeout. Waking
+    the loop every ``INTERRUPT_POLL_SECONDS`` gives the exception a place to land; from there
+    ``asyncio.run()`` cancels the handler's task, which sees ``CancelledError`` at its await.
+    """
+
+    async def supervise() -> object:
+        task = asyncio.ensure_future(coroutine)
+        while not task.done():
+            await asyncio.wait({task}, timeout=INTERRUPT_POLL_SECONDS)
+        return task.result()
+
+    return asyncio.run(supervise())
+
+
 def execute(
     item: ClaimedItem,
     definition: DefinitionInfo,
@@ -137,7 +160,7 @@ def execute(
         func = resolve_handler(definition.alias)
         result = func(**item.parameters)
         if inspect.iscoroutine(result):
-            result = asyncio.run(result)
+            result = run_coroutine(result)
         on_handler_exit()
         output_json = encode_output(result)
         return Outcome(

@@ -10,6 +10,7 @@ from django_taskqueue import enqueue_by_alias, enqueue_many
 from django_taskqueue.claiming import ATTEMPTS
 from django_taskqueue.models import QueueItem, QueueItemAttempt, Runner, TaskDefinition
 from django_taskqueue.runner import QueueRunner
+from tests.conftest import wait_for
 from tests.taskapp.models import Journal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,6 +92,17 @@ def test_timeout_is_enforced_and_recorded_as_a_failure():
     assert item.attempt_log.get().outcome == "timeout"
     assert time.monotonic() - started < 10
     assert not Journal.objects.filter(item_id=item.pk).exists()  # interrupted before the end
+
+
+def test_an_async_handler_past_its_timeout_is_canceled_at_its_await(tmp_path):
+    """An event loop idle in select() runs no bytecode for the interrupt to land on; the
+    handler must still be stopped promptly, not when its 30 s sleep ends."""
+    marker = tmp_path / "marker"
+    item = enqueue_by_alias("AsyncSleeper", {"seconds": 30, "marker": str(marker)})
+    drain()
+    item.refresh_from_db()
+    assert item.status == "failed" and "Timed out after 0.5 s" in item.last_error
+    wait_for(lambda: marker.read_text() == "canceled at its await", timeout=5)
 
 
 def test_handler_that_calls_sys_exit_fails_only_its_item():

@@ -144,3 +144,16 @@ def test_canceling_a_running_item_stops_its_handler(start_runner):
     assert list(item.attempt_log.values_list("outcome", flat=True)) == ["canceled"]
     runner.signal(signal.SIGTERM)
     assert runner.wait() == 0
+
+
+def test_canceling_a_running_async_handler_cancels_it_at_its_await(start_runner, tmp_path):
+    marker = tmp_path / "marker"
+    item = enqueue_by_alias("AsyncWaiter", {"seconds": 60, "marker": str(marker)})
+    runner = start_runner("tests", "--interval", "0.1")
+    wait_for(lambda: marker.exists() and marker.read_text() == "awaiting")
+    item.refresh_from_db()
+    assert item.cancel() == "cancel requested"
+    wait_for(lambda: QueueItem.objects.get(pk=item.pk).status == "canceled", timeout=10)
+    assert marker.read_text() == "canceled at its await"
+    runner.signal(signal.SIGTERM)
+    assert runner.wait() == 0

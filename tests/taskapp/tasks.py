@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
+from pathlib import Path
 
 from django_taskqueue import current_task, handler
 
@@ -54,6 +56,29 @@ def sleeper(seconds: float) -> str:
         time.sleep(0.01)
     _journal()
     return "woke"
+
+
+async def _await_and_mark(seconds: float, marker: str) -> str:
+    """One long await, reported in the file ``marker``: started, then canceled (or not)."""
+    Path(marker).write_text("awaiting")
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        Path(marker).write_text("canceled at its await")
+        raise
+    return "woke"
+
+
+@handler("AsyncSleeper", queue="tests", max_attempts=1, timeout_seconds=0.5)
+async def async_sleeper(seconds: float, marker: str) -> str:
+    """Awaits far past its timeout."""
+    return await _await_and_mark(seconds, marker)
+
+
+@handler("AsyncWaiter", queue="tests", max_attempts=1)
+async def async_waiter(seconds: float, marker: str) -> str:
+    """Awaits until canceled by an operator."""
+    return await _await_and_mark(seconds, marker)
 
 
 @handler("SlowRecord", queue="tests", max_attempts=3)
