@@ -10,14 +10,26 @@ operator canceled or that recovery handed to another runner meanwhile.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
 
 from .models import QueueItem, QueueItemAttempt
+from .validation import storable_text
+
+logger = logging.getLogger("django_taskqueue.runner")
+
+# The errors that mean "the database cannot be reached", which runners wait out. Any other
+# error while writing is about the values written, and concerns only the items concerned.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+
+# What one attempt may store of its error (a traceback) and its log; beyond, the middle is cut.
+MAX_ERROR_CHARACTERS = 100_000
+MAX_DETAILS_CHARACTERS = 1_000_000
 
 TABLE = QueueItem._meta.db_table
 
@@ -105,15 +117,32 @@ SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {TABLE} WHERE id =
 """
 
 
+class UnreadableParameters(Exception):
+    """Stored parameters that are not a JSON object Python can read (written behind our back)."""
+
+
 @dataclass
 class ClaimedItem:
     id: int
     definition_id: int
     queue_name: str
-    parameters: dict[str, Any]
+    parameters: Any  # as the database returned it: JSON text, or already decoded
     attempts: int
     max_attempts: int
     priority: int
+
+    def decoded_parameters(self) -> dict[str, Any]:
+        """The keyword arguments for the handler. Decoded here, per item, so one unreadable
+        row fails that item instead of the claim that fetched it with others."""
+        try:
+            value = _decode_json(self.parameters)
+        except (ValueError, RecursionError) as exc:
+            raise UnreadableParameters(f"The stored parameters cannot be read: {exc}") from None
+        if not isinstance(value, dict):
+            raise UnreadableParameters(
+                f"The stored parameters are a JSON {type(value).__name__}, not an object."
+            )
+        return value
 
 
 @dataclass
@@ -130,6 +159,45 @@ class Outcome:
     error: str = ""
     details: str = ""
     retry_at: datetime | None = None
+
+    def storable(self) -> Outcome:
+        """This outcome with text every database accepts, and a note in the log if it took
+        changes: NUL characters and lone surrogates become U+FFFD, and an oversized error or
+        log loses its middle."""
+        error, replaced_in_error = storable_text(_cut(self.error, MAX_ERROR_CHARACTERS))
+        details, replaced_in_details = storable_text(_cut(self.details, MAX_DETAILS_CHARACTERS))
+        replaced = replaced_in_error + replaced_in_details
+        if replaced:
+            details += (
+                f"[django-taskqueue] {replaced} character(s) that cannot be stored (NUL or "
+                "lone surrogates) were replaced by U+FFFD in this attempt's error and log.\n"
+            )
+        if error == self.error and details == self.details:
+            return self
+        return replace(self, error=error, details=details)
+
+    def unstorable(self, exc: BaseException) -> Outcome:
+        """The outcome to store instead of this one, which the database refused."""
+        reason = storable_text(f"{type(exc).__name__}: {exc}"[:500])[0]
+        return replace(
+            self,
+            status=QueueItem.Status.FAILED,
+            attempt_outcome=QueueItemAttempt.Outcome.FAILED,
+            output_json=None,
+            details="",
+            retry_at=None,
+            error=(
+                f"The outcome of attempt {self.attempt} could not be stored ({reason}), so the "
+                "item was failed instead."
+            ),
+        )
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[… {len(text) - 2 * half} characters cut …]\n{text[-half:]}"
 
 
 def _decode_json(value: Any) -> Any:
@@ -161,7 +229,7 @@ def claim_batch(
             id=row[0],
             definition_id=row[1],
             queue_name=row[2],
-            parameters=_decode_json(row[3]),
+            parameters=row[3],
             attempts=row[4],
             max_attempts=row[5],
             priority=row[6],
@@ -182,6 +250,7 @@ def record_outcomes(
     """
     if not outcomes:
         return
+    outcomes = [outcome.storable() for outcome in outcomes]
     connection = connections[using]
     adapt = connection.ops.adapt_datetimefield_value
     rows = [
@@ -213,6 +282,38 @@ def record_outcomes(
             _RECORD_ATTEMPT_SQLITE,
             [(r[0], r[8], runner_name, r[10], r[7], r[9], r[3], r[0]) for r in rows],
         )
+
+
+def record_outcomes_one_by_one(
+    outcomes: list[Outcome], runner_id: str, runner_name: str, using: str = "default"
+) -> None:
+    """Write each outcome in its own transaction, after a batch write failed.
+
+    An outcome the database refuses is replaced by a failure saying why, so one bad value
+    costs its own item only: the others are written and the runner goes on. Outages are not
+    handled here; they propagate, and ``outcomes`` then holds just the ones not yet written
+    (each written one is removed from it), for the caller to put back.
+    """
+    for outcome in list(outcomes):
+        try:
+            with transaction.atomic(using=using):
+                record_outcomes([outcome], runner_id, runner_name, using)
+        except OUTAGE_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any refusal of the values is this item's
+            logger.error("Could not store the outcome of item #%d (%r)", outcome.item_id, exc)
+            try:
+                with transaction.atomic(using=using):
+                    record_outcomes([outcome.unstorable(exc)], runner_id, runner_name, using)
+            except OUTAGE_ERRORS:
+                raise
+            except Exception:  # noqa: BLE001
+                logger.exception(
+                    "Could not fail item #%d either; it stays running until recovery takes "
+                    "it after this runner stops",
+                    outcome.item_id,
+                )
+        del outcomes[0]  # written (or given up on): the caller must not put it back
 
 
 def release_items(runner_id: str, item_ids: list[int], using: str = "default") -> int:

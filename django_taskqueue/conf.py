@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_TIMEOUT_SECONDS": None,
     # Upper bound on the JSON-encoded size of one item's parameters.
     "MAX_PARAMETERS_BYTES": 1024 * 1024,
+    # Upper bound on the JSON-encoded size of a handler's return value; larger fails the item.
+    "MAX_OUTPUT_BYTES": 10 * 1024 * 1024,
     # Handlers registered by dotted path, imported lazily by the runner: {"Alias": "app.tasks.fn"}.
     "HANDLERS": {},
     # Runner defaults, all overridable on the ``runqueue`` command line.

@@ -13,31 +13,15 @@ from .exceptions import InactiveDefinition, InvalidParameters, UnknownAlias
 from .models import QueueItem, TaskDefinition
 from .notify import CHANNEL, notify_enabled, wake_runners
 from .registry import registered_aliases
-from .validation import encode_parameters, validate_name
+from .validation import (
+    check_integer,
+    check_priority,
+    encode_parameters,
+    resolve_run_at,
+    validate_name,
+)
 
-
-def _run_at(run_at: datetime | None, delay: float | timedelta | None) -> datetime:
-    if run_at is not None and delay is not None:
-        raise InvalidParameters("Pass either run_at or delay, not both.")
-    if delay is not None:
-        try:
-            if not isinstance(delay, timedelta):
-                delay = timedelta(seconds=float(delay))
-            return timezone.now() + delay
-        except (OverflowError, TypeError, ValueError) as exc:
-            raise InvalidParameters(f"Delay {delay!r} is not a usable number of seconds.") from exc
-    if run_at is not None:
-        if timezone.is_naive(run_at):
-            raise InvalidParameters("run_at must be timezone-aware.")
-        return run_at
-    return timezone.now()
-
-
-def _check_priority(priority: int | None) -> None:
-    if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
-        raise InvalidParameters(f"Priority must be an integer, not {priority!r}.")
-    if priority is not None and not -(2**31) <= priority < 2**31:
-        raise InvalidParameters(f"Priority {priority} is out of range.")
+MAX_BATCH_SIZE = 100_000
 
 
 def _build_item(
@@ -47,7 +31,6 @@ def _build_item(
     run_at: datetime,
 ) -> QueueItem:
     """An unsaved item with everything but its parameters, which the caller has validated."""
-    _check_priority(priority)
     queue = validate_name(definition.queue_name if queue_name is None else queue_name, "queue name")
     now = timezone.now()
     return QueueItem(
@@ -76,14 +59,8 @@ def enqueue_by_alias(
     runners; the definition is looked at separately only when that statement finds no usable
     row, to create it from the handler's defaults or to say why it cannot be used.
     """
-    validate_name(alias, "alias")
-    if alias not in registered_aliases():
-        raise UnknownAlias(alias, registered_aliases())
+    when = _check_arguments(alias, queue_name, priority, run_at, delay)
     encoded = encode_parameters(parameters)
-    _check_priority(priority)
-    if queue_name is not None:
-        validate_name(queue_name, "queue name")
-    when = _run_at(run_at, delay)
     item = _insert_one(alias, encoded, queue_name, priority, when)
     if item is None:
         TaskDefinition.objects.for_alias(alias)  # creates the row, or raises why it is unusable
@@ -92,6 +69,20 @@ def enqueue_by_alias(
         raise InactiveDefinition(alias)
     item.parameters = parameters or {}
     return item
+
+
+def _check_arguments(
+    alias: Any, queue_name: Any, priority: Any, run_at: Any, delay: Any
+) -> datetime:
+    """Every rule on an enqueue call but the parameters'; returns when the item is ready."""
+    validate_name(alias, "alias")
+    if alias not in registered_aliases():
+        raise UnknownAlias(alias, registered_aliases())
+    if priority is not None:
+        check_priority(priority)
+    if queue_name is not None:
+        validate_name(queue_name, "queue name")
+    return resolve_run_at(run_at, delay)
 
 
 _INSERT_ONE = """
@@ -157,12 +148,18 @@ def enqueue_many(
     Ids rather than model instances, because building thousands of instances costs more than
     the insert itself; fetch ``QueueItem.objects.filter(pk__in=ids)`` when you need rows.
     """
-    validate_name(alias, "alias")
-    definition = TaskDefinition.objects.for_alias(alias)
-    when = _run_at(run_at, delay)
-    template = _build_item(definition, queue_name, priority, when)
-    originals = list(parameters_list)
+    when = _check_arguments(alias, queue_name, priority, run_at, delay)
+    check_integer(batch_size, "batch_size", 1, MAX_BATCH_SIZE, InvalidParameters)
+    try:
+        originals = list(parameters_list)
+    except TypeError:
+        raise InvalidParameters(
+            f"parameters_list must be an iterable of dicts, not {type(parameters_list).__name__}."
+        ) from None
     encoded = [encode_parameters(parameters) for parameters in originals]
+    # Only now, with every row valid, may the definition row be created.
+    definition = TaskDefinition.objects.for_alias(alias)
+    template = _build_item(definition, queue_name, priority, when)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             ids = _insert_postgres(template, encoded, batch_size)

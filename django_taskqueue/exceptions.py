@@ -1,4 +1,8 @@
-"""Errors raised to callers. All derive from ``TaskQueueError`` so one ``except`` catches them."""
+"""Errors raised to callers. All derive from ``TaskQueueError`` so one ``except`` catches them.
+
+Each class carries a stable ``code``: the HTTP API sends it as ``error.code``, so clients can
+branch on it without parsing the message, and renaming a class never changes it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,12 @@ from collections.abc import Iterable
 class TaskQueueError(Exception):
     """Base class of every error django-taskqueue raises on purpose."""
 
+    code = "taskqueue_error"
+
 
 class UnknownAlias(TaskQueueError, LookupError):
+    code = "unknown_alias"
+
     def __init__(self, alias: str, known: Iterable[str] = ()) -> None:
         self.alias = alias
         self.known = sorted(known)
@@ -18,30 +26,51 @@ class UnknownAlias(TaskQueueError, LookupError):
 
 
 class InactiveDefinition(TaskQueueError):
+    code = "inactive_definition"
+
     def __init__(self, alias: str) -> None:
         self.alias = alias
         super().__init__(f"Task definition {alias!r} is inactive; activate it to enqueue work.")
 
 
-class InvalidParameters(TaskQueueError, ValueError):
-    """Parameters that cannot be stored as JSON, or that exceed the size limit."""
+class InvalidValue(TaskQueueError, ValueError):
+    """A value outside the documented rules: a number, date, duration, id or option."""
+
+    code = "invalid_value"
 
 
-class InvalidName(TaskQueueError, ValueError):
+class InvalidParameters(InvalidValue):
+    """An unusable argument of an enqueue call: parameters that cannot be stored as JSON or
+    exceed the size limit, or a bad priority, ``run_at``, ``delay`` or batch size."""
+
+    code = "invalid_parameters"
+
+
+class InvalidName(InvalidValue):
     """A queue name or alias outside the allowed character set."""
+
+    code = "invalid_name"
 
 
 class HandlerNotFound(TaskQueueError):
     """Raised at run time when an alias has no importable handler."""
 
+    code = "handler_not_found"
+
 
 class TaskTimeout(TaskQueueError):
     """Injected into a handler that outlives its definition's timeout."""
+
+    code = "task_timeout"
 
 
 class TaskCanceled(TaskQueueError):
     """Injected into a handler whose item an operator canceled while it ran."""
 
+    code = "task_canceled"
+
 
 class InvalidTransition(TaskQueueError):
     """An operator action that does not apply to an item in its current status."""
+
+    code = "invalid_transition"

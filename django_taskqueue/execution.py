@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
+import math
 import random
 import threading
 import traceback
@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from django.db import connections
 from django.utils import timezone
 
-from .claiming import ClaimedItem, Outcome
-from .exceptions import HandlerNotFound, InvalidParameters, TaskCanceled
-from .models import QueueItem, QueueItemAttempt
+from .claiming import ClaimedItem, Outcome, UnreadableParameters
+from .conf import app_settings
+from .exceptions import HandlerNotFound, InvalidValue, TaskCanceled
+from .models import QueueItem, QueueItemAttempt, TaskDefinition
 from .registry import resolve_handler
-from .validation import check_json_value
+from .validation import MAX_SECONDS, encode_json
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,31 @@ class DefinitionInfo:
     timeout_seconds: float | None
     retry_backoff_seconds: float
     retry_backoff_max_seconds: float
+
+    @classmethod
+    def from_row(cls, row: TaskDefinition) -> DefinitionInfo:
+        """The row's values, made safe to compute with whatever a direct UPDATE put there: a
+        timeout that is not a positive finite number means none, and backoffs are clamped to
+        ``[0, MAX_SECONDS]``, so no value of the row can break the runner's arithmetic."""
+        timeout = _finite_float(row.timeout_seconds)
+        return cls(
+            alias=row.alias,
+            timeout_seconds=min(timeout, MAX_SECONDS) if timeout and timeout > 0 else None,
+            retry_backoff_seconds=_clamped_seconds(row.retry_backoff_seconds),
+            retry_backoff_max_seconds=_clamped_seconds(row.retry_backoff_max_seconds),
+        )
+
+
+def _finite_float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _clamped_seconds(value: object) -> float:
+    return min(max(_finite_float(value) or 0.0, 0.0), MAX_SECONDS)
 
 
 @dataclass
@@ -62,24 +88,35 @@ def current_task() -> TaskContext | None:
 
 
 def retry_delay(definition: DefinitionInfo, attempt: int) -> timedelta:
-    """Exponential backoff with up to 25% jitter, so failing items do not retry in lockstep."""
+    """Exponential backoff with up to 25% jitter, so failing items do not retry in lockstep.
+
+    Float arithmetic throughout, with the exponent capped: ``0.0 * 2**1024`` raises
+    ``OverflowError`` (the int cannot become a float), while ``2.0 ** 64`` is only large. The
+    result never exceeds the cap, nor ``MAX_SECONDS``.
+    """
+    exponent = min(max(attempt - 1, 0), 64)
     base = min(
-        definition.retry_backoff_seconds * 2 ** max(attempt - 1, 0),
+        definition.retry_backoff_seconds * 2.0**exponent,
         definition.retry_backoff_max_seconds,
+        MAX_SECONDS,
     )
     return timedelta(seconds=base * (1 + random.random() * 0.25))
 
 
+class UnstorableOutput(Exception):
+    """A handler's return value that cannot be stored as the item's output."""
+
+
 def encode_output(result: object) -> str | None:
+    """The output's JSON text, by the same rules as parameters; ``UnstorableOutput`` if not."""
     if result is None:
         return None
     try:
-        check_json_value(result, "output")
-        return json.dumps(result, allow_nan=False, separators=(",", ":"))
-    except (InvalidParameters, RecursionError, TypeError, ValueError) as exc:
-        raise TypeError(
+        return encode_json(result, "output", app_settings.MAX_OUTPUT_BYTES, InvalidValue)
+    except InvalidValue as exc:
+        raise UnstorableOutput(
             f"Handler returned a value that is not JSON ({type(result).__name__}): {exc}"
-        ) from exc
+        ) from None
 
 
 def failure_outcome(
@@ -158,7 +195,8 @@ def execute(
     _local.context = context
     try:
         func = resolve_handler(definition.alias)
-        result = func(**item.parameters)
+        parameters = item.decoded_parameters()
+        result = func(**parameters)
         if inspect.iscoroutine(result):
             result = run_coroutine(result)
         on_handler_exit()
@@ -184,7 +222,8 @@ def execute(
             error="Canceled by an operator while running.",
             details="".join(context.details),
         )
-    except HandlerNotFound as exc:
+    except (HandlerNotFound, UnstorableOutput, UnreadableParameters) as exc:
+        # Retrying cannot help: the same code, the same parameters, the same result.
         return failure_outcome(
             item,
             definition,

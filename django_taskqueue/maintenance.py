@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .models import QueueItem, QueueItemAttempt
+from .validation import MAX_DURATION, check_seconds, check_unstuck_minutes
 
 logger = logging.getLogger("django_taskqueue.maintenance")
 
@@ -24,7 +25,9 @@ def recover_stuck_items(unstuck_minutes: float | None = None) -> dict[str, int]:
     spent (the handler may have run), so an item that crashed its runner every time cannot loop
     forever.
     """
-    minutes = app_settings.RUNNER_UNSTUCK_MINUTES if unstuck_minutes is None else unstuck_minutes
+    minutes = check_unstuck_minutes(
+        app_settings.RUNNER_UNSTUCK_MINUTES if unstuck_minutes is None else unstuck_minutes
+    )
     now = timezone.now()
     cutoff = now - timedelta(minutes=minutes)
     message = f"Runner lost: no heartbeat for {minutes:g} minute(s) while this item ran."
@@ -76,7 +79,12 @@ def recover_stuck_items(unstuck_minutes: float | None = None) -> dict[str, int]:
 
 def prune_finished_items(older_than_days: float | None = None) -> int:
     """Delete items that finished over ``older_than_days`` ago (default: RETENTION_DAYS)."""
-    days = app_settings.RETENTION_DAYS if older_than_days is None else older_than_days
+    days = check_seconds(
+        app_settings.RETENTION_DAYS if older_than_days is None else older_than_days,
+        "older_than_days",
+        maximum=MAX_DURATION.days,
+        unit="days",
+    )
     cutoff = timezone.now() - timedelta(days=days)
     _, per_model = QueueItem.all_objects.finished().filter(completed_at__lt=cutoff).delete()
     return per_model.get(QueueItem._meta.label, 0)

@@ -9,15 +9,30 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
-from .exceptions import InactiveDefinition, InvalidTransition, UnknownAlias
-from .validation import NAME_HELP, NAME_PATTERN
+from .exceptions import InactiveDefinition, InvalidTransition, InvalidValue, UnknownAlias
+from .validation import (
+    MAX_ATTEMPTS,
+    MAX_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    NAME_HELP,
+    NAME_PATTERN,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    check_max_attempts,
+    check_priority,
+    check_seconds,
+    check_timeout,
+    storable_text,
+    validate_name,
+    validate_run_at_bounds,
+)
 
 
 def _name_field(verbose_name: str, **kwargs: Any) -> models.CharField:
@@ -27,6 +42,13 @@ def _name_field(verbose_name: str, **kwargs: Any) -> models.CharField:
         validators=[RegexValidator(NAME_PATTERN, f"Use {NAME_HELP}.")],
         **kwargs,
     )
+
+
+# The rules of validation.py, as field validators, so model forms (the admin) keep them too.
+PRIORITY_VALIDATORS = [MinValueValidator(PRIORITY_MIN), MaxValueValidator(PRIORITY_MAX)]
+ATTEMPTS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_ATTEMPTS)]
+SECONDS_VALIDATORS = [MinValueValidator(0), MaxValueValidator(MAX_SECONDS)]
+TIMEOUT_VALIDATORS = [MinValueValidator(MIN_TIMEOUT_SECONDS), MaxValueValidator(MAX_SECONDS)]
 
 
 class SoftDeleteQuerySet(models.QuerySet):
@@ -97,11 +119,19 @@ class TaskDefinition(models.Model):
     description = models.TextField(_("description"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     queue_name = _name_field(_("default queue"), default="default")
-    priority = models.IntegerField(_("default priority"), default=0)
-    max_attempts = models.PositiveIntegerField(_("max attempts"), default=3)
-    retry_backoff_seconds = models.FloatField(_("retry backoff base (s)"), default=5)
-    retry_backoff_max_seconds = models.FloatField(_("retry backoff cap (s)"), default=3600)
-    timeout_seconds = models.FloatField(_("timeout (s)"), null=True, blank=True)
+    priority = models.IntegerField(_("default priority"), default=0, validators=PRIORITY_VALIDATORS)
+    max_attempts = models.PositiveIntegerField(
+        _("max attempts"), default=3, validators=ATTEMPTS_VALIDATORS
+    )
+    retry_backoff_seconds = models.FloatField(
+        _("retry backoff base (s)"), default=5, validators=SECONDS_VALIDATORS
+    )
+    retry_backoff_max_seconds = models.FloatField(
+        _("retry backoff cap (s)"), default=3600, validators=SECONDS_VALIDATORS
+    )
+    timeout_seconds = models.FloatField(
+        _("timeout (s)"), null=True, blank=True, validators=TIMEOUT_VALIDATORS
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True, editable=False)
@@ -120,20 +150,26 @@ class TaskDefinition(models.Model):
     @staticmethod
     def fields_from_spec(spec: Any) -> dict[str, Any]:
         """The column values a handler's decorator arguments (and the settings) stand for."""
+        backoff = spec.retry_backoff_seconds
         return {
             "handler": spec.path,
             "title": spec.title,
-            "description": spec.description,
-            "queue_name": spec.queue or app_settings.DEFAULT_QUEUE,
-            "priority": spec.priority,
-            "max_attempts": spec.max_attempts or app_settings.DEFAULT_MAX_ATTEMPTS,
-            "retry_backoff_seconds": (
-                spec.retry_backoff_seconds
-                if spec.retry_backoff_seconds is not None
-                else app_settings.DEFAULT_RETRY_BACKOFF_SECONDS
+            "description": storable_text(spec.description)[0],
+            "queue_name": validate_name(spec.queue or app_settings.DEFAULT_QUEUE, "queue name"),
+            "priority": check_priority(spec.priority, InvalidValue),
+            "max_attempts": check_max_attempts(
+                spec.max_attempts or app_settings.DEFAULT_MAX_ATTEMPTS
             ),
-            "retry_backoff_max_seconds": app_settings.DEFAULT_RETRY_BACKOFF_MAX_SECONDS,
-            "timeout_seconds": spec.timeout_seconds or app_settings.DEFAULT_TIMEOUT_SECONDS,
+            "retry_backoff_seconds": check_seconds(
+                app_settings.DEFAULT_RETRY_BACKOFF_SECONDS if backoff is None else backoff,
+                "retry_backoff_seconds",
+            ),
+            "retry_backoff_max_seconds": check_seconds(
+                app_settings.DEFAULT_RETRY_BACKOFF_MAX_SECONDS, "DEFAULT_RETRY_BACKOFF_MAX_SECONDS"
+            ),
+            "timeout_seconds": check_timeout(
+                spec.timeout_seconds or app_settings.DEFAULT_TIMEOUT_SECONDS
+            ),
         }
 
     @classmethod
@@ -228,9 +264,15 @@ class QueueItem(models.Model):
     details = models.TextField(_("details"), blank=True, default="")
     last_error = models.TextField(_("last error"), blank=True, default="")
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    max_attempts = models.PositiveIntegerField(_("max attempts"), default=3)
-    priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher runs first."))
-    run_at = models.DateTimeField(_("run at"), default=timezone.now)
+    max_attempts = models.PositiveIntegerField(
+        _("max attempts"), default=3, validators=ATTEMPTS_VALIDATORS
+    )
+    priority = models.IntegerField(
+        _("priority"), default=0, help_text=_("Higher runs first."), validators=PRIORITY_VALIDATORS
+    )
+    run_at = models.DateTimeField(
+        _("run at"), default=timezone.now, validators=[validate_run_at_bounds]
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)

@@ -9,14 +9,25 @@ broken import fails the items that need it instead of the whole runner.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
-from .exceptions import HandlerNotFound, UnknownAlias
-from .validation import validate_name
+from .exceptions import HandlerNotFound, InvalidValue, UnknownAlias
+from .validation import (
+    check_max_attempts,
+    check_priority,
+    check_seconds,
+    check_timeout,
+    storable_text,
+    validate_name,
+)
+
+# The lengths of TaskDefinition.title and .handler (the path is for reference only).
+TITLE_MAX_LENGTH = 200
+HANDLER_PATH_MAX_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,6 @@ class HandlerSpec:
     retry_backoff_seconds: float | None = None
     title: str = ""
     description: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -57,12 +67,20 @@ def handler(
     validate_name(alias, "alias")
     if queue is not None:
         validate_name(queue, "queue name")
+    check_priority(priority, InvalidValue)
+    if max_attempts is not None:
+        check_max_attempts(max_attempts)
+    check_timeout(timeout_seconds)
+    if retry_backoff_seconds is not None:
+        check_seconds(retry_backoff_seconds, "retry_backoff_seconds")
+    if not isinstance(title, str) or len(title) > TITLE_MAX_LENGTH or storable_text(title)[1]:
+        raise InvalidValue(f"title must be text of at most {TITLE_MAX_LENGTH} characters.")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _registry[alias] = HandlerSpec(
             alias=alias,
             func=func,
-            path=f"{func.__module__}.{func.__qualname__}",
+            path=f"{func.__module__}.{func.__qualname__}"[:HANDLER_PATH_MAX_LENGTH],
             queue=queue,
             priority=priority,
             max_attempts=max_attempts,

@@ -16,25 +16,34 @@ import signal
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError, connections, reset_queries, transaction
+from django.db import connections, reset_queries, transaction
 from django.utils import timezone
 
-from .claiming import ClaimedItem, Outcome, claim_batch, record_outcomes, release_items
+from .claiming import (
+    OUTAGE_ERRORS,
+    ClaimedItem,
+    Outcome,
+    claim_batch,
+    record_outcomes,
+    record_outcomes_one_by_one,
+    release_items,
+)
 from .conf import app_settings
-from .exceptions import TaskCanceled, TaskTimeout
+from .exceptions import InvalidValue, TaskCanceled, TaskTimeout
 from .execution import DefinitionInfo, TaskContext, execute, failure_outcome
 from .maintenance import recover_stuck_items
 from .models import QueueItem, QueueItemAttempt, QueueState, TaskDefinition
 from .models import Runner as RunnerRow
 from .notify import NotificationListener, SqliteChangeWatcher, start_wakeup_source
 from .stop_signals import StopSignals
-from .validation import validate_name
+from .validation import check_integer, check_seconds, check_unstuck_minutes, validate_name
 
 logger = logging.getLogger("django_taskqueue.runner")
 
@@ -44,6 +53,10 @@ DEFINITION_CACHE_SECONDS = 5.0
 PREFETCH_BELOW_SECONDS = 0.05
 PREFETCH_SECONDS = 0.25
 MAX_PREFETCH = 200
+# Bounds of the runner's options, whether from the command line or the settings.
+MAX_CONCURRENCY = 1000
+MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS = 0.01, 3600.0
+MAX_GRACE_SECONDS = 24 * 3600.0
 
 
 @dataclass
@@ -73,17 +86,32 @@ class QueueRunner:
         using: str = "default",
     ) -> None:
         self.queues = [validate_name(q, "queue name") for q in queues]
-        self.concurrency = concurrency or app_settings.RUNNER_CONCURRENCY
-        self.interval = app_settings.RUNNER_INTERVAL_SECONDS if interval is None else interval
-        self.unstuck_minutes = (
+        if not self.queues:
+            raise InvalidValue("A runner needs at least one queue name.")
+        self.concurrency = check_integer(
+            app_settings.RUNNER_CONCURRENCY if concurrency is None else concurrency,
+            "concurrency",
+            1,
+            MAX_CONCURRENCY,
+        )
+        self.interval = check_seconds(
+            app_settings.RUNNER_INTERVAL_SECONDS if interval is None else interval,
+            "interval",
+            minimum=MIN_INTERVAL_SECONDS,
+            maximum=MAX_INTERVAL_SECONDS,
+        )
+        self.unstuck_minutes = check_unstuck_minutes(
             app_settings.RUNNER_UNSTUCK_MINUTES if unstuck_minutes is None else unstuck_minutes
         )
         # Heartbeat well inside the unstuck window, or live runners would look dead.
         self.heartbeat_seconds = min(
-            app_settings.RUNNER_HEARTBEAT_SECONDS, self.unstuck_minutes * 60 / 3
+            check_seconds(app_settings.RUNNER_HEARTBEAT_SECONDS, "RUNNER_HEARTBEAT_SECONDS"),
+            self.unstuck_minutes * 60 / 3,
         )
-        self.grace_seconds = (
-            app_settings.RUNNER_SHUTDOWN_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        self.grace_seconds = check_seconds(
+            app_settings.RUNNER_SHUTDOWN_GRACE_SECONDS if grace_seconds is None else grace_seconds,
+            "grace_seconds",
+            maximum=MAX_GRACE_SECONDS,
         )
         self.burst = burst
         self.using = using
@@ -114,10 +142,14 @@ class QueueRunner:
     def run(self) -> int:
         """Run until stopped (or drained, with ``burst``); return the process exit code."""
         self._stop_signals.install()
-        self._register()
-        for _ in range(self.concurrency):
-            self._start_worker()
-        self._wakeup_source = start_wakeup_source(self.queues, self._wakeup, self.using)
+        try:
+            self._register()
+            for _ in range(self.concurrency):
+                self._start_worker()
+            self._wakeup_source = start_wakeup_source(self.queues, self._wakeup, self.using)
+        except BaseException:
+            self._abandon_start()
+            raise
         logger.info(
             "Runner %s started on queue(s) %s with concurrency %d",
             self.name,
@@ -130,8 +162,14 @@ class QueueRunner:
                 # Django clears the DEBUG query log per request; a runner never finishes one.
                 reset_queries()
                 self._database_is_back()
-            except DatabaseError as exc:
+            except OUTAGE_ERRORS as exc:
                 self._database_is_down(exc)
+                continue
+            except Exception:  # noqa: BLE001 - nothing may stop the loop; say it loudly
+                # A fault in the runner's own code, or a database refusal no item explains.
+                # Outcomes in hand went back to the buffer; try again after a pause.
+                logger.exception("Runner error; going on in %g s", self.interval)
+                self._stopping.wait(self.interval)
                 continue
             if self.burst and self._drained():
                 break
@@ -156,10 +194,8 @@ class QueueRunner:
             self._last_claim_full = False
             return
         queues = [q for q in self.queues if q not in self._paused]
-        # Outcomes and the next claim share one transaction: one commit (one fsync) per batch.
-        with self._taking_outcomes(flush) as outcomes, transaction.atomic(using=self.using):
-            record_outcomes(outcomes, self.runner_id, self.name, self.using)
-            batch = claim_batch(queues, limit, self.runner_id, timezone.now(), self.using)
+        with self._taking_outcomes(flush) as outcomes:
+            batch = self._record_and_claim(outcomes, queues, limit)
         self._last_claim_full = bool(limit) and len(batch) == limit
         if batch:
             self._dispatch(batch)
@@ -227,15 +263,8 @@ class QueueRunner:
         missing = [i for i in ids if i not in self._definitions or self._definitions[i][0] < now]
         if missing:
             for row in TaskDefinition.all_objects.using(self.using).filter(pk__in=missing):
-                self._definitions[row.pk] = (
-                    now + DEFINITION_CACHE_SECONDS,
-                    DefinitionInfo(
-                        alias=row.alias,
-                        timeout_seconds=row.timeout_seconds,
-                        retry_backoff_seconds=row.retry_backoff_seconds,
-                        retry_backoff_max_seconds=row.retry_backoff_max_seconds,
-                    ),
-                )
+                expires = now + DEFINITION_CACHE_SECONDS
+                self._definitions[row.pk] = (expires, DefinitionInfo.from_row(row))
         return {i: self._definitions[i][1] for i in ids}
 
     def _start_worker(self) -> None:
@@ -250,7 +279,6 @@ class QueueRunner:
                 if execution is None:
                     return
                 self._run_one(execution)
-                reset_queries()  # this thread's connections, as the main loop does for its own
                 with self._lock:
                     if self._workers > self.concurrency:  # a replacement took our place
                         self._workers -= 1
@@ -259,6 +287,11 @@ class QueueRunner:
             connections.close_all()
 
     def _run_one(self, execution: Execution) -> None:
+        """Run one item and settle it, whatever happens, so this thread lives on.
+
+        ``execute`` turns everything a handler does into an outcome; this also covers the
+        runner's own code around it. An error there fails the item with its traceback.
+        """
         execution.thread_ident = threading.get_ident()
         try:
             with self._lock:
@@ -276,11 +309,29 @@ class QueueRunner:
             )
         except (TaskTimeout, TaskCanceled) as exc:
             # An interrupt that arrived just after the handler returned: still an outcome.
-            outcome = failure_outcome(
-                execution.item, execution.definition, timezone.now(), repr(exc)
+            outcome = self._runner_failure(execution, repr(exc))
+        except BaseException:  # noqa: BLE001 - the runner's own fault, this item's outcome
+            logger.exception("Runner error around item #%d", execution.item.id)
+            outcome = self._runner_failure(
+                execution, "Runner error around this item:\n" + traceback.format_exc()
             )
-        self._leave_handler(execution)
-        self._settle(execution, outcome)
+        try:
+            self._leave_handler(execution)
+            self._settle(execution, outcome)
+            reset_queries()  # this thread's connections, as the main loop does for its own
+        except BaseException:  # noqa: BLE001 - e.g. an interrupt landing after the handler
+            logger.exception("Runner error settling item #%d", execution.item.id)
+            self._settle(execution, outcome)
+
+    @staticmethod
+    def _runner_failure(execution: Execution, error: str) -> Outcome:
+        """A retryable failure; it cannot fail in turn (no arithmetic on row values)."""
+        try:
+            return failure_outcome(execution.item, execution.definition, timezone.now(), error)
+        except Exception:  # noqa: BLE001
+            return failure_outcome(
+                execution.item, execution.definition, timezone.now(), error, retryable=False
+            )
 
     def _leave_handler(self, execution: Execution) -> None:
         with self._lock:
@@ -370,7 +421,26 @@ class QueueRunner:
 
     def _flush(self) -> None:
         with self._taking_outcomes() as outcomes:
-            record_outcomes(outcomes, self.runner_id, self.name, self.using)
+            self._record_and_claim(outcomes, [], 0)
+
+    def _record_and_claim(
+        self, outcomes: list[Outcome], queues: list[str], limit: int
+    ) -> list[ClaimedItem]:
+        """Write ``outcomes`` and claim up to ``limit`` items of ``queues``.
+
+        Both share one transaction: one commit (one fsync) per batch. If the database refuses
+        a value of some outcome, the outcomes are written one at a time instead, so that only
+        its own item is affected, and the claim runs on its own.
+        """
+        try:
+            with transaction.atomic(using=self.using):
+                record_outcomes(outcomes, self.runner_id, self.name, self.using)
+                return claim_batch(queues, limit, self.runner_id, timezone.now(), self.using)
+        except OUTAGE_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - a value in the batch was refused
+            record_outcomes_one_by_one(outcomes, self.runner_id, self.name, self.using)
+            return claim_batch(queues, limit, self.runner_id, timezone.now(), self.using)
 
     def _heartbeat(self) -> None:
         now = timezone.now()
@@ -400,6 +470,16 @@ class QueueRunner:
             recover_stuck_items(self.unstuck_minutes)
         self._next_heartbeat = time.monotonic() + self.heartbeat_seconds
 
+    def _abandon_start(self) -> None:
+        """Undo a start that failed part way: no live-looking Runner row, signals restored."""
+        self._stop_signals.restore()
+        try:
+            RunnerRow.objects.using(self.using).filter(pk=self.runner_id).update(
+                stopped_at=timezone.now()
+            )
+        except Exception:  # noqa: BLE001 - the start's own error is the one to report
+            logger.exception("Could not mark runner %s stopped", self.name)
+
     def _register(self) -> None:
         host, pid = self.name.rsplit(":", 1)
         self._with_database_retries(
@@ -412,7 +492,7 @@ class QueueRunner:
             )
         )
 
-    def _database_is_down(self, exc: DatabaseError) -> None:
+    def _database_is_down(self, exc: Exception) -> None:
         now = time.monotonic()
         if self._db_down_since is None:
             self._db_down_since = now
@@ -437,7 +517,7 @@ class QueueRunner:
                 result = action()
                 self._database_is_back()
                 return result
-            except DatabaseError as exc:
+            except OUTAGE_ERRORS as exc:
                 if time.monotonic() > give_up:
                     raise
                 self._database_is_down(exc)
@@ -480,7 +560,7 @@ class QueueRunner:
                     .update(stopped_at=timezone.now())
                 )
             )
-        except DatabaseError as exc:
+        except OUTAGE_ERRORS as exc:
             logger.error(
                 "Could not record the last outcomes (%s); recovery will requeue those items", exc
             )

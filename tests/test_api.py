@@ -164,10 +164,10 @@ def test_inactive_definition_is_400(api):
     [
         {"alias": "Noop", "priority": 2**31 - 1},
         {"alias": "Noop", "priority": -(2**31)},
-        {"alias": "Noop", "run_at": "0001-01-01T00:00:00Z"},
-        {"alias": "Noop", "run_at": "9999-12-31T23:59:59.999999Z"},
+        {"alias": "Noop", "run_at": "1970-01-01T00:00:00Z"},
+        {"alias": "Noop", "run_at": "2999-12-31T23:59:59.999999Z"},
         {"alias": "Noop", "delay": 0},
-        {"alias": "Noop", "parameters": {"big": 10**300, "tiny": 1e-300, "deep": [[[[[]]]]]}},
+        {"alias": "Noop", "parameters": {"big": 10**300 - 1, "tiny": 1e-300, "deep": [[[[[]]]]]}},
     ],
 )
 def test_edge_values_that_are_valid_are_stored_and_read_back(api, body):

@@ -168,7 +168,7 @@ class TestRequeueAndCancel:
             taskqueue("cancel")
         with pytest.raises(CommandError, match="not both"):
             taskqueue("cancel", str(item.pk), "--status", "queued")
-        with pytest.raises(CommandError, match="invalid int value: 'abc'"):
+        with pytest.raises(CommandError, match="An item id must be a whole number"):
             taskqueue("requeue", "abc")
 
 
@@ -288,7 +288,7 @@ def test_enqueue_in_a_real_process_prints_an_id_scripts_can_use(runner_env):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["enqueue", "Record", "--params", "{oops"], "--params: not valid JSON"),
+        (["enqueue", "Record", "--params", "{oops"], "--params: The parameters are not valid JSON"),
         (["enqueue", "Nope"], "Unknown task alias 'Nope'"),
         (["list", "--status", "broken"], "invalid choice: 'broken'"),
         (["purge", "--older-than", "30 days"], "'30 days' is not a duration"),

@@ -129,7 +129,7 @@ def test_bad_command_line_arguments_exit_with_a_clear_message(start_runner):
     assert "Traceback" not in runner.output()
     runner = start_runner("tests", "--concurrency", "0")
     assert runner.wait() != 0
-    assert "--concurrency must be at least 1" in runner.output()
+    assert "concurrency 0 is out of range" in runner.output()
 
 
 def test_canceling_a_running_item_stops_its_handler(start_runner):

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskqueue.conf import app_settings
-from django_taskqueue.exceptions import InvalidName
+from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.runner import QueueRunner
 
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
@@ -24,34 +24,29 @@ class Command(BaseCommand):
             "--concurrency",
             type=int,
             default=None,
-            help="Items run at once (default %(default)s → setting, 10).",
+            help="Items run at once, 1-1000 (default: RUNNER_CONCURRENCY, 10).",
         )
         parser.add_argument(
             "--interval",
             type=float,
             default=None,
-            help="Seconds between polls when idle (default: setting, 1.0).",
+            help="Seconds between polls when idle, 0.01-3600 (default: setting, 1.0).",
         )
         parser.add_argument(
             "--unstuck-minutes",
             type=float,
             default=None,
-            help="Requeue running items whose runner stopped heartbeating this long.",
+            help="Minutes without a heartbeat before a runner's items are recovered, 0.01-10080.",
         )
         parser.add_argument(
             "--grace-seconds",
             type=float,
             default=None,
-            help="How long shutdown waits for in-flight items.",
+            help="Seconds shutdown waits for in-flight items, 0-86400 (default: setting, 30).",
         )
         parser.add_argument("--burst", action="store_true", help="Run what is ready, then exit 0.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["concurrency"] is not None and options["concurrency"] < 1:
-            raise CommandError("--concurrency must be at least 1.")
-        for name in ("interval", "unstuck_minutes", "grace_seconds"):
-            if options[name] is not None and options[name] < 0:
-                raise CommandError(f"--{name.replace('_', '-')} must not be negative.")
         self._configure_logging(options["verbosity"])
         try:
             runner = QueueRunner(
@@ -62,7 +57,7 @@ class Command(BaseCommand):
                 grace_seconds=options["grace_seconds"],
                 burst=options["burst"],
             )
-        except InvalidName as exc:
+        except TaskQueueError as exc:  # the same rules, and messages, as the settings'
             raise CommandError(str(exc)) from exc
         sys.exit(runner.run())
 

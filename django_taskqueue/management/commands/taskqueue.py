@@ -8,8 +8,7 @@ Every subcommand calls one function the admin and the HTTP API also use (``enque
 from __future__ import annotations
 
 import argparse
-import json
-import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,27 +22,36 @@ from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.maintenance import prune_finished_items, recover_stuck_items
 from django_taskqueue.models import QueueItem, TaskDefinition
 from django_taskqueue.stats import queue_stats
+from django_taskqueue.validation import (
+    check_integer,
+    decode_json_text,
+    parse_duration,
+    parse_item_id,
+    validate_name,
+)
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 STATUSES = QueueItem.Status.values
+MAX_LIST_LIMIT = 10_000
 
 
-def duration(text: str) -> timedelta:
-    """``90s``, ``90m``, ``12h``, ``30d``: a unit is required, so ``30`` cannot mean seconds."""
-    match = DURATION.match(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a duration; use a number and a unit (s, m, h, d), e.g. 90m, 12h, 30d"
-        )
-    return timedelta(**{DURATION_UNITS[match.group(2)]: float(match.group(1))})
+def _argument(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a validation check: its message becomes argparse's."""
+
+    def parse(text: str) -> Any:
+        try:
+            return check(text)
+        except TaskQueueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = check.__name__  # argparse names the type in some messages
+    return parse
 
 
-def json_object(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({exc})") from exc
+duration = _argument(parse_duration)
+json_object = _argument(lambda text: decode_json_text(text, "parameters"))
+item_id = _argument(parse_item_id)
+queue_name = _argument(lambda text: validate_name(text, "queue name"))
+alias_name = _argument(lambda text: validate_name(text, "alias"))
 
 
 def last_line(text: str, width: int = 80) -> str:
@@ -70,12 +78,14 @@ class Command(BaseCommand):
         enqueue = commands.add_parser("enqueue", help="Store one item; prints its id.")
         enqueue.add_argument("alias")
         enqueue.add_argument("--params", type=json_object, default={}, help="A JSON object.")
-        enqueue.add_argument("--queue", help="Queue name (default: the definition's).")
+        enqueue.add_argument(
+            "--queue", type=queue_name, help="Queue name (default: the definition's)."
+        )
         enqueue.add_argument("--priority", type=int, help="Higher runs first.")
         enqueue.add_argument("--delay", type=duration, help="Run after this long, e.g. 10m.")
 
         stats = commands.add_parser("stats", help="Item counts per queue and status.")
-        stats.add_argument("--queue", help="Only this queue.")
+        stats.add_argument("--queue", type=queue_name, help="Only this queue.")
 
         listing = commands.add_parser("list", help="Items, newest first.")
         self._add_filters(listing)
@@ -83,7 +93,7 @@ class Command(BaseCommand):
 
         for action in ("requeue", "cancel"):
             sub = commands.add_parser(action, help=f"{action.title()} items by id or by filter.")
-            sub.add_argument("ids", nargs="*", type=int, metavar="ID")
+            sub.add_argument("ids", nargs="*", type=item_id, metavar="ID")
             self._add_filters(sub)
 
         purge = commands.add_parser("purge", help="Delete items that finished long ago.")
@@ -102,8 +112,8 @@ class Command(BaseCommand):
     @staticmethod
     def _add_filters(parser: CommandParser) -> None:
         parser.add_argument("--status", choices=STATUSES)
-        parser.add_argument("--queue")
-        parser.add_argument("--alias")
+        parser.add_argument("--queue", type=queue_name)
+        parser.add_argument("--alias", type=alias_name)
 
     def handle(self, *args: Any, **options: Any) -> None:
         handler = getattr(self, f"handle_{options['subcommand']}")
@@ -135,8 +145,7 @@ class Command(BaseCommand):
         self.stdout.write(table(["QUEUE", *(s.upper() for s in STATUSES), "TOTAL"], rows))
 
     def handle_list(self, options: dict[str, Any]) -> None:
-        if options["limit"] < 1:
-            raise CommandError("--limit must be at least 1.")
+        check_integer(options["limit"], "--limit", 1, MAX_LIST_LIMIT)
         items = self._filtered(options).select_related("definition")[: options["limit"]]
         rows = [
             [
@@ -172,10 +181,7 @@ class Command(BaseCommand):
         self.stdout.write(sync_definitions(reset=options["reset"]).summary())
 
     def handle_recover(self, options: dict[str, Any]) -> None:
-        minutes = options["unstuck_minutes"]
-        if minutes is not None and minutes < 0:
-            raise CommandError("--unstuck-minutes must not be negative.")
-        counts = recover_stuck_items(minutes)
+        counts = recover_stuck_items(options["unstuck_minutes"])
         self.stdout.write(
             f"Recovered stuck items: {counts['requeued']} requeued, {counts['failed']} failed."
         )
