@@ -6,11 +6,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,18 +18,37 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..enqueue import enqueue_by_alias
-from ..exceptions import TaskQueueError
+from ..exceptions import InvalidValue, TaskQueueError
 from ..models import QueueItem, TaskDefinition
+from ..validation import decode_json_text
 from .display import STYLESHEET
-from .filters import DeletedFilter
+from .filters import CheckedLookupsMixin, DeletedFilter
 
 ENQUEUE_PERMISSION = "django_taskqueue.enqueue_taskdefinition"
+
+
+class ParametersField(forms.JSONField):
+    """JSON typed by an operator, parsed by the same rules as the CLI's ``--params``.
+
+    Django's own field lets ``RecursionError`` (deep nesting) and the ``ValueError`` for
+    integers over 4,300 digits escape as a 500.
+    """
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or value in self.empty_values:
+            return None
+        if isinstance(value, str):
+            try:
+                return decode_json_text(value, "parameters")
+            except InvalidValue as exc:
+                raise forms.ValidationError(str(exc), code="invalid") from None
+        return value
 
 
 class EnqueueForm(forms.Form):
     """What ``enqueue_by_alias`` takes; it, not this form, decides what is valid."""
 
-    parameters = forms.JSONField(
+    parameters = ParametersField(
         label=_("Parameters (JSON object)"),
         initial=dict,
         required=False,
@@ -42,7 +61,7 @@ class EnqueueForm(forms.Form):
         label=_("Priority"), required=False, help_text=_("Empty: the definition's priority.")
     )
     delay_seconds = forms.FloatField(
-        label=_("Delay (seconds)"), required=False, min_value=0, help_text=_("Empty: run now.")
+        label=_("Delay (seconds)"), required=False, help_text=_("Empty: run now.")
     )
 
     def enqueue(self, alias: str) -> QueueItem | None:
@@ -79,7 +98,7 @@ def _count_items(status: str) -> Coalesce:
 
 
 @admin.register(TaskDefinition)
-class TaskDefinitionAdmin(admin.ModelAdmin):
+class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
         "alias",
         "title",
@@ -136,7 +155,9 @@ class TaskDefinitionAdmin(admin.ModelAdmin):
     def enqueue_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not self.has_enqueue_permission(request):
             raise PermissionDenied
-        definition = get_object_or_404(TaskDefinition.all_objects, pk=object_id)
+        definition = self.get_object(request, unquote(object_id))
+        if definition is None:  # also for ids that are not numbers at all
+            raise Http404(_("There is no task definition with id %(id)s.") % {"id": object_id})
         form = EnqueueForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             item = form.enqueue(definition.alias)

@@ -6,13 +6,30 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from ..exceptions import InvalidName
 from ..models import QueueState, Runner, TaskDefinition
+from ..validation import validate_name
+
+
+class CheckedLookupsMixin:
+    """Refuse change-list URLs whose parameters hold a NUL character.
+
+    No stored value holds one, and PostgreSQL refuses it in a query with an error that would
+    surface while the page renders (a 500). Raised here, Django's admin answers as for any
+    bad lookup: it redirects to the list with ``?e=1``.
+    """
+
+    def get_changelist_instance(self, request: Any) -> Any:
+        if any("\x00" in text for key, values in request.GET.lists() for text in [key, *values]):
+            raise IncorrectLookupParameters("A NUL character in the URL's parameters.")
+        return super().get_changelist_instance(request)  # type: ignore[misc]
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -64,7 +81,11 @@ class QueueNameFilter(admin.SimpleListFilter):
 
     def queryset(self, request: Any, queryset: QuerySet) -> QuerySet:
         if self.value():
-            return queryset.filter(queue_name=self.value())
+            try:
+                name = validate_name(self.value(), "queue name")
+            except InvalidName as exc:
+                raise IncorrectLookupParameters(str(exc)) from None
+            return queryset.filter(queue_name=name)
         return queryset
 
 

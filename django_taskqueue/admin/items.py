@@ -19,7 +19,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..actions import REQUIRED_PERMISSION, apply_action
+from ..exceptions import InvalidValue
 from ..models import QueueItem
+from ..validation import parse_item_id
 from .changelist import RangeDateHierarchyChangeList
 from .display import (
     STYLESHEET,
@@ -29,7 +31,12 @@ from .display import (
     status_badge,
     text_block,
 )
-from .filters import DeletedFilter, EstimatedCountPaginator, QueueNameFilter
+from .filters import (
+    CheckedLookupsMixin,
+    DeletedFilter,
+    EstimatedCountPaginator,
+    QueueNameFilter,
+)
 
 # What an operator may change, and only while the item waits: where and when it runs.
 OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
@@ -55,7 +62,7 @@ def _operator_action(name: str, description: str) -> Callable[..., None]:
 
 
 @admin.register(QueueItem)
-class QueueItemAdmin(admin.ModelAdmin):
+class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "alias",
@@ -136,8 +143,11 @@ class QueueItemAdmin(admin.ModelAdmin):
         search, an id pasted from a log line.
         """
         term = search_term.strip().removeprefix("#")
-        if term.isdecimal():
-            return queryset.filter(pk=int(term)), False
+        if term.isascii() and term.isdigit():
+            try:
+                return queryset.filter(pk=parse_item_id(term)), False
+            except InvalidValue:  # 0, or more digits than any id has
+                return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:

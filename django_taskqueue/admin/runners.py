@@ -8,10 +8,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from ..models import Runner
+from .filters import CheckedLookupsMixin
 
 
 @admin.register(Runner)
-class RunnerAdmin(admin.ModelAdmin):
+class RunnerAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "hostname",

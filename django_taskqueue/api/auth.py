@@ -21,6 +21,7 @@ from ..actions import REQUIRED_PERMISSION
 from ..conf import app_settings
 from . import jwt
 from .errors import ApiError
+from .serializers import request_body
 
 VIEW_PERMISSION = "django_taskqueue.view_queueitem"
 # Either permission lets a user enqueue: the model's own "add", or the definition-level one.
@@ -104,6 +105,7 @@ def authenticate(request: HttpRequest) -> Any:
     if user is None or not user.is_authenticated or not getattr(user, "is_active", True):
         raise _unauthorized("Authentication credentials were not provided.", invalid_token=False)
     if request.method not in ("GET", "HEAD", "OPTIONS", "TRACE"):
+        request_body(request)  # cache it before the CSRF check parses a form body
         _enforce_csrf(request)
     return user
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.http import JsonResponse
 
 from ..exceptions import InvalidTransition, TaskQueueError
@@ -23,14 +21,10 @@ class ApiError(Exception):
 
     @classmethod
     def from_taskqueue_error(cls, exc: TaskQueueError) -> ApiError:
-        """400 for bad input (409 for a transition that does not apply), coded by error type.
-
-        ``UnknownAlias`` becomes ``unknown_alias`` and so on, so clients can branch on the
-        code without parsing the message.
-        """
-        code = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+        """400 for bad input (409 for a transition that does not apply), with the error's
+        own stable ``code``, so clients can branch on it without parsing the message."""
         status = 409 if isinstance(exc, InvalidTransition) else 400
-        return cls(status, code, str(exc))
+        return cls(status, exc.code, str(exc))
 
     def response(self) -> JsonResponse:
         response = JsonResponse(

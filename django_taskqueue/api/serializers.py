@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from ..exceptions import InvalidValue
 from ..models import QueueItem
-from ..validation import validate_name
+from ..validation import check_delay, check_run_at, shown, validate_name
 from .errors import ApiError
 
 DEFAULT_PAGE_SIZE = 50
@@ -52,54 +53,63 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def json_body(request: HttpRequest) -> dict[str, Any]:
-    """The request body as a JSON object. Strict: UTF-8, no NaN/Infinity, an object at the top."""
+def request_body(request: HttpRequest) -> bytes:
+    """The raw body, read once and cached on the request.
+
+    Read before anything parses ``request.POST`` (the CSRF check of a session request does):
+    after a multipart body has been parsed as a form, ``request.body`` is no longer readable.
+    """
     try:
-        raw = request.body
+        return request.body
     except RequestDataTooBig as exc:
         raise ApiError(413, "request_too_large", str(exc)) from exc
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request body as a JSON object. Strict: UTF-8, no NaN/Infinity, an object at the top."""
+    raw = request_body(request)
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid_json", "The request body is not UTF-8 text.") from exc
     except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}") from exc
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        message = f"The request body is not valid JSON: {reason}"
+        raise ApiError(400, "invalid_json", message) from exc
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return body
 
 
+# ISO-8601 as clients send it: a date, a time to the minute or finer, and a UTC offset. Parsed
+# by the standard library once the shape is known good, so no trailing text slips through.
+_ISO_DATETIME = re.compile(
+    r"\A\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?\Z"
+)
+
+
 def _run_at(value: Any) -> datetime:
     if not isinstance(value, str):
         raise _invalid("'run_at' must be an ISO-8601 date-time string.")
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        parsed = None
+    parsed = None
+    if _ISO_DATETIME.match(value):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
     if parsed is None:
-        raise _invalid(f"'run_at' is not an ISO-8601 date-time: {value!r}.")
+        raise _invalid(f"'run_at' is not an ISO-8601 date-time: {shown(value)}.")
     if timezone.is_naive(parsed):
         raise _invalid("'run_at' needs a UTC offset, e.g. 2030-01-01T09:00:00Z.")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:
-        raise _invalid(f"'run_at' is out of range: {value!r}.") from exc
+    return _checked(check_run_at, parsed)
 
 
-def _delay(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _invalid("'delay' must be a number of seconds.")
+def _checked(check: Callable[[Any], Any], value: Any) -> Any:
+    """The rule from ``validation``, with its message, answered as ``invalid_request``."""
     try:
-        seconds = float(value)
-    except OverflowError as exc:
-        raise _invalid("'delay' is out of range.") from exc
-    if not math.isfinite(seconds) or seconds < 0:
-        raise _invalid("'delay' must be a finite, non-negative number of seconds.")
-    try:
-        timezone.now() + timedelta(seconds=seconds)  # what enqueue_by_alias will compute
-    except OverflowError as exc:
-        raise _invalid("'delay' is out of range.") from exc
-    return seconds
+        return check(value)
+    except InvalidValue as exc:
+        raise _invalid(str(exc)) from None
 
 
 def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -122,7 +132,7 @@ def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if body.get("run_at") is not None:
         kwargs["run_at"] = _run_at(body["run_at"])
     if body.get("delay") is not None:
-        kwargs["delay"] = _delay(body["delay"])
+        kwargs["delay"] = _checked(check_delay, body["delay"])
     return alias, kwargs
 
 
@@ -145,9 +155,10 @@ class ListQuery:
 
 
 def _positive_int(text: str, name: str) -> int:
-    # Bounded length: int() on a huge digit string is slow, and no id needs 20 digits.
+    # Bounded length: int() on a huge digit string is slow, and no id needs 20 digits. A
+    # cursor past the last possible id is fine: it means "from the newest".
     if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) < 1:
-        raise _invalid(f"'{name}' must be a positive integer, not {text!r}.")
+        raise _invalid(f"'{name}' must be a positive integer, not {shown(text)}.")
     return int(text)
 
 

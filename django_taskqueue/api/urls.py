@@ -1,15 +1,16 @@
 """URLs of the HTTP API; mount with ``path("tasks/", include("django_taskqueue.api.urls"))``."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from . import views
 
 app_name = "taskqueue_api"
 urlpatterns = [
     path("api/v1/jobs", views.jobs, name="jobs"),
-    path("api/v1/jobs/<int:item_id>", views.job, name="job"),
-    path("api/v1/jobs/<int:item_id>/cancel", views.cancel_job, name="cancel"),
-    path("api/v1/jobs/<int:item_id>/requeue", views.requeue_job, name="requeue"),
+    path("api/v1/jobs/<str:item_id>", views.job, name="job"),
+    path("api/v1/jobs/<str:item_id>/cancel", views.cancel_job, name="cancel"),
+    path("api/v1/jobs/<str:item_id>/requeue", views.requeue_job, name="requeue"),
     path("health", views.health, name="health"),
     path("metrics", views.metrics, name="metrics"),
+    re_path(r"^(?P<path>api/.*)$", views.unknown_path),
 ]

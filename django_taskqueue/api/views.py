@@ -20,9 +20,10 @@ from django.views.decorators.csrf import csrf_exempt
 from ..actions import apply_action
 from ..conf import app_settings
 from ..enqueue import enqueue_by_alias
-from ..exceptions import TaskQueueError
+from ..exceptions import InvalidValue, TaskQueueError
 from ..models import QueueItem
 from ..stats import live_runners, queue_overview
+from ..validation import parse_item_id, shown
 from . import metrics as prometheus
 from .auth import Requirement, authenticate, can_apply, can_enqueue, can_view
 from .errors import ApiError
@@ -73,16 +74,27 @@ def api_view(
                 return ApiError(
                     503, "database_unavailable", "The database cannot be reached."
                 ).response()
+            except Exception:  # noqa: BLE001 - a bug of ours: logged, still the JSON shape
+                logger.exception("HTTP API: unexpected error")
+                return ApiError(
+                    500, "internal_error", "The server failed to answer; the error is logged."
+                ).response()
 
         return wrapper
 
     return decorator
 
 
-def _get_item(item_id: int) -> QueueItem:
-    item = QueueItem.objects.select_related("definition").filter(pk=item_id).first()
+def _get_item(item_id: str) -> QueueItem:
+    try:
+        pk = parse_item_id(item_id)
+    except InvalidValue:
+        raise ApiError(
+            404, "not_found", f"There is no job {shown(item_id)}: job ids are positive integers."
+        ) from None
+    item = QueueItem.objects.select_related("definition").filter(pk=pk).first()
     if item is None:
-        raise ApiError(404, "not_found", f"There is no job #{item_id}.")
+        raise ApiError(404, "not_found", f"There is no job #{pk}.")
     return item
 
 
@@ -108,11 +120,11 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 @api_view(GET=can_view)
-def job(request: HttpRequest, item_id: int) -> HttpResponse:
+def job(request: HttpRequest, item_id: str) -> HttpResponse:
     return JsonResponse(item_to_dict(_get_item(item_id)))
 
 
-def _apply(action: str, item_id: int) -> HttpResponse:
+def _apply(action: str, item_id: str) -> HttpResponse:
     item = _get_item(item_id)
     report = apply_action(action, [item])
     if item.pk in report.skipped:
@@ -121,13 +133,13 @@ def _apply(action: str, item_id: int) -> HttpResponse:
 
 
 @api_view(POST=can_apply("cancel"))
-def cancel_job(request: HttpRequest, item_id: int) -> HttpResponse:
+def cancel_job(request: HttpRequest, item_id: str) -> HttpResponse:
     """Cancels a waiting item; for a running one, asks its runner to stop it (200 either way)."""
     return _apply("cancel", item_id)
 
 
 @api_view(POST=can_apply("requeue"))
-def requeue_job(request: HttpRequest, item_id: int) -> HttpResponse:
+def requeue_job(request: HttpRequest, item_id: str) -> HttpResponse:
     return _apply("requeue", item_id)
 
 
@@ -169,3 +181,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         METRICS_WINDOW_MINUTES,
     )
     return HttpResponse(text, content_type=prometheus.CONTENT_TYPE)
+
+
+@csrf_exempt
+def unknown_path(request: HttpRequest, path: str) -> HttpResponse:
+    """Any other URL under the API: the documented JSON 404, not Django's HTML page."""
+    return ApiError(
+        404, "not_found", f"There is no API endpoint at {shown(request.path)}."
+    ).response()

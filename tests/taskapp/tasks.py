@@ -148,3 +148,65 @@ def hogs_memory(megabytes: int = 64) -> None:
     _journal()
     ballast = bytearray(megabytes * 1024 * 1024)
     ballast.extend(bytearray(1 << 62))
+
+
+# --------------------------------------------------------------------------- poisoned values
+# Handlers for issue 9: each returns, raises or logs one value a database cannot take as is.
+
+UNSTORABLE_TEXT = {"nul": "a\x00b", "surrogate": "x\ud800y"}
+
+
+@handler("LogsUnstorable", queue="poison", max_attempts=1)
+def logs_unstorable(kind: str) -> str:
+    task = current_task()
+    assert task is not None
+    task.log(f"before {UNSTORABLE_TEXT[kind]} after")
+    return "logged"
+
+
+@handler("RaisesUnstorable", queue="poison", max_attempts=1)
+def raises_unstorable(kind: str) -> None:
+    raise ValueError(f"bad {UNSTORABLE_TEXT[kind]} value")
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ fails too")
+
+
+@handler("RaisesUnprintable", queue="poison", max_attempts=1)
+def raises_unprintable() -> None:
+    raise _Unprintable()
+
+
+def _deep(levels: int) -> object:
+    value: object = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+UNSTORABLE_OUTPUT = {
+    "nul": lambda: {"text": "a\x00b"},
+    "surrogate": lambda: ["\udcff"],
+    "huge_int": lambda: 10**5000,
+    "nan": lambda: {"x": float("nan")},
+    "deep": lambda: _deep(5000),
+    "object": lambda: {"when": object()},
+    "bytes": lambda: b"\xff",
+}
+
+
+@handler("ReturnsUnstorable", queue="poison", max_attempts=3)
+def returns_unstorable(kind: str) -> object:
+    return UNSTORABLE_OUTPUT[kind]()
+
+
+@handler("FailsForever", queue="poison", max_attempts=1100, retry_backoff_seconds=0.0)
+def fails_forever() -> None:
+    raise RuntimeError("fails on every attempt")
+
+
+@handler("ReturnsFloats", queue="poison", max_attempts=1)
+def returns_floats(values: list[float]) -> list[float]:
+    return values
