@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -43,6 +44,13 @@ class ParametersField(forms.JSONField):
             except InvalidValue as exc:
                 raise forms.ValidationError(str(exc), code="invalid") from None
         return value
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Redisplay what the operator typed, as typed: Django's field would parse it again
+        # (failing on the same input) and re-encode it (failing on a lone surrogate).
+        if isinstance(data, str) and not self.disabled:
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
 
 class EnqueueForm(forms.Form):
