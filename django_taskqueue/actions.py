@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .exceptions import InvalidTransition
+from .exceptions import InvalidTransition, InvalidValue
 from .models import QueueItem
+from .validation import shown
 
 ACTIONS = {
     "cancel": QueueItem.cancel,
@@ -54,7 +55,9 @@ def apply_action(action: str, items: Iterable[QueueItem]) -> ActionReport:
     try:
         method = ACTIONS[action]
     except KeyError:
-        raise ValueError(f"Unknown action {action!r}; choose from {', '.join(ACTIONS)}") from None
+        raise InvalidValue(
+            f"Unknown action {shown(action)}; choose from {', '.join(ACTIONS)}."
+        ) from None
     report = ActionReport(action)
     for item in items:
         try:

@@ -452,7 +452,8 @@ class QueueStateQuerySet(models.QuerySet):
         return set(self.filter(name__in=queues, is_paused=True).values_list("name", flat=True))
 
     def set_paused(self, name: str, paused: bool) -> None:
-        self.update_or_create(name=name, defaults={"is_paused": paused})
+        validate_name(name, "queue name")
+        self.update_or_create(name=name, defaults={"is_paused": bool(paused)})
         if not paused:
             from .notify import wake_runners
 

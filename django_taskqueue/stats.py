@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .models import QueueItem, QueueState, Runner
+from .validation import validate_name
 
 
 def queue_stats(queue_name: str | None = None) -> dict[str, dict[str, int]]:
@@ -20,7 +21,7 @@ def queue_stats(queue_name: str | None = None) -> dict[str, dict[str, int]]:
     """
     items = QueueItem.objects.all()
     if queue_name is not None:
-        items = items.filter(queue_name=queue_name)
+        items = items.filter(queue_name=validate_name(queue_name, "queue name"))
     return items.counts_by_queue_and_status()
 
 

@@ -200,13 +200,14 @@ def decode_json_text(text: str, what: str, error: type[InvalidValue] = InvalidVa
     integers of over 4,300 digits, neither of which is a ``JSONDecodeError``.
     """
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=refuse_json_constant)
     except (ValueError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
         raise error(f"The {what} are not valid JSON: {reason}.") from None
 
 
-def _refuse_constant(name: str) -> None:
+def refuse_json_constant(name: str) -> None:
+    """``parse_constant`` for ``json.loads``: NaN and Infinity are not JSON."""
     raise ValueError(f"{name} is not valid JSON")
 
 
@@ -313,7 +314,7 @@ def check_delay(value: Any, error: type[InvalidValue] = InvalidParameters) -> ti
     """A non-negative number of seconds or a ``timedelta``."""
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+    elif isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool):
         try:
             seconds = float(value)
         except (OverflowError, ValueError):

@@ -520,7 +520,7 @@ def test_enqueue_form_with_a_delay_schedules_later(admin_client):
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        ({"parameters": "{not json"}, "Enter a valid JSON."),
+        ({"parameters": "{not json"}, "The parameters are not valid JSON"),
         ({"parameters": "[1, 2]"}, "Parameters must be a JSON object"),
         ({"parameters": "{}", "queue_name": "no spaces"}, "Invalid queue name"),
         ({"parameters": "{}", "priority": str(2**40)}, "out of range"),

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..exceptions import InvalidValue
 from ..models import QueueItem
-from ..validation import check_delay, check_run_at, shown, validate_name
+from ..validation import check_delay, check_run_at, refuse_json_constant, shown, validate_name
 from .errors import ApiError
 
 DEFAULT_PAGE_SIZE = 50
@@ -49,10 +49,6 @@ def _invalid(message: str) -> ApiError:
     return ApiError(400, "invalid_request", message)
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def request_body(request: HttpRequest) -> bytes:
     """The raw body, read once and cached on the request.
 
@@ -69,7 +65,7 @@ def json_body(request: HttpRequest) -> dict[str, Any]:
     """The request body as a JSON object. Strict: UTF-8, no NaN/Infinity, an object at the top."""
     raw = request_body(request)
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        body = json.loads(raw.decode("utf-8"), parse_constant=refuse_json_constant)
     except UnicodeDecodeError as exc:
         raise ApiError(400, "invalid_json", "The request body is not UTF-8 text.") from exc
     except (ValueError, RecursionError) as exc:
