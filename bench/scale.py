@@ -103,8 +103,8 @@ def claim_plan() -> str:
     from django.utils import timezone
 
     from django_taskqueue import enqueue_many
-    from django_taskqueue.claiming import claim_batch
     from django_taskqueue.models import Runner
+    from django_taskqueue.store import get_store
 
     enqueue_many("Noop", [{}] * 50, queue_name="bench")
     Runner.objects.get_or_create(
@@ -118,7 +118,7 @@ def claim_plan() -> str:
 
     with transaction.atomic():
         with connection.execute_wrapper(spy):
-            claim_batch(["bench"], 10, "explain", timezone.now())
+            get_store().claim(["bench"], 10, "explain", timezone.now())
         transaction.set_rollback(True)
     sql, params = captured[-1]
     with transaction.atomic(), connection.cursor() as cursor:

@@ -1,7 +1,8 @@
 """Operator actions over many items at once, shared by the admin, the CLI and the HTTP API.
 
-Each action calls the item's own transition method, so there is one implementation of cancel,
-requeue and friends; this module only adds the report of what changed and what was skipped.
+Each action is the store's set-based transition (one guarded UPDATE per rule, whatever the
+number of items), plus a report of what changed and what was skipped, and an audit entry per
+changed item for the user who asked.
 """
 
 from __future__ import annotations
@@ -9,19 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .exceptions import InvalidTransition, InvalidValue
-from .models import QueueItem
-from .validation import shown
+from django.db.models import QuerySet
 
-ACTIONS = {
-    "cancel": QueueItem.cancel,
-    "requeue": QueueItem.requeue,
-    "pause": QueueItem.pause,
-    "resume": QueueItem.resume,
-    "run_now": QueueItem.run_now,
-    "soft_delete": QueueItem.soft_delete,
-    "restore": QueueItem.restore,
-}
+from . import audit
+from .exceptions import InvalidValue
+from .models import QueueItem, QueueState
+from .store import get_store
+from .store.transitions import TRANSITIONS
+from .validation import shown, validate_name
+
+ACTIONS = tuple(TRANSITIONS)
 
 # The model permission each action needs, beyond being able to see the items.
 REQUIRED_PERMISSION = {
@@ -32,6 +30,17 @@ REQUIRED_PERMISSION = {
     "resume": "django_taskqueue.pause_queueitem",
     "soft_delete": "django_taskqueue.delete_queueitem",
     "restore": "django_taskqueue.delete_queueitem",
+}
+
+# How an action reads in an item's History.
+DESCRIPTION = {
+    "cancel": "Canceled (or asked its runner to stop it)",
+    "requeue": "Requeued",
+    "run_now": "Made ready to run now",
+    "pause": "Paused",
+    "resume": "Resumed",
+    "soft_delete": "Deleted (soft)",
+    "restore": "Restored",
 }
 
 
@@ -50,20 +59,30 @@ class ActionReport:
         return text
 
 
-def apply_action(action: str, items: Iterable[QueueItem]) -> ActionReport:
-    """Run ``action`` on each item; items it does not apply to are skipped with the reason."""
-    try:
-        method = ACTIONS[action]
-    except KeyError:
-        raise InvalidValue(
-            f"Unknown action {shown(action)}; choose from {', '.join(ACTIONS)}."
-        ) from None
-    report = ActionReport(action)
-    for item in items:
-        try:
-            method(item)
-        except InvalidTransition as exc:
-            report.skipped[item.pk] = str(exc)
-        else:
-            report.changed.append(item.pk)
-    return report
+def apply_action(
+    action: str,
+    items: QuerySet[QueueItem] | Iterable[QueueItem | int],
+    *,
+    actor: audit.Actor | None = None,
+) -> ActionReport:
+    """Run ``action`` on the selected items; those it does not apply to are skipped with the
+    reason. ``items`` is a QuerySet (kept as a subquery: nothing is loaded) or items/ids."""
+    if action not in TRANSITIONS:
+        raise InvalidValue(f"Unknown action {shown(action)}; choose from {', '.join(ACTIONS)}.")
+    store = get_store()
+    if not isinstance(items, QuerySet):
+        ids = [item if isinstance(item, int) else item.pk for item in items]
+        items = QueueItem.all_objects.filter(pk__in=ids)
+    result = store.transition(action, items)
+    changed = sorted(result.changed)
+    audit.record(
+        actor, QueueItem, ((pk, f"queue item #{pk}") for pk in changed), DESCRIPTION[action]
+    )
+    return ActionReport(action, changed=changed, skipped=dict(sorted(result.skipped.items())))
+
+
+def set_queue_paused(name: str, paused: bool, *, actor: audit.Actor | None = None) -> None:
+    """Pause a whole queue (runners stop claiming from it; its items stay) or resume it."""
+    validate_name(name, "queue name")
+    get_store().set_queue_paused(name, bool(paused))
+    audit.record(actor, QueueState, [(name, name)], "Queue paused" if paused else "Queue resumed")

@@ -10,6 +10,9 @@ from typing import Any
 from django.conf import settings as django_settings
 
 DEFAULTS: dict[str, Any] = {
+    # The database alias holding the queue's tables; another one than "default" needs a router
+    # (docs/settings.md#database).
+    "DATABASE": "default",
     # Queue used when neither the call nor the definition names one.
     "DEFAULT_QUEUE": "default",
     # Attempts an item gets when its definition does not say otherwise.

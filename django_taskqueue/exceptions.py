@@ -58,13 +58,37 @@ class HandlerNotFound(TaskQueueError):
     code = "handler_not_found"
 
 
-class TaskTimeout(TaskQueueError):
+class UnstorableOutput(TaskQueueError):
+    """A handler's return value that cannot be stored as the item's output (fails the item)."""
+
+    code = "unstorable_output"
+
+
+class RunnerLost(TaskQueueError):
+    """Recorded as the error of an attempt whose runner died (or stopped heartbeating) while
+    the item ran; never raised."""
+
+    code = "runner_lost"
+
+
+class TaskInterrupt(BaseException):
+    """Raised inside a handler's thread by the runner, to stop it: a timeout or a cancel.
+
+    A ``BaseException``, for the reason ``asyncio.CancelledError`` is one: a handler's
+    ``except Exception:`` around its work must not swallow the runner's interrupt. (A bare
+    ``except:`` or ``except BaseException:`` still would; re-raise ``TaskInterrupt`` there.)
+    """
+
+    code = "task_interrupt"
+
+
+class TaskTimeout(TaskInterrupt):
     """Injected into a handler that outlives its definition's timeout."""
 
     code = "task_timeout"
 
 
-class TaskCanceled(TaskQueueError):
+class TaskCanceled(TaskInterrupt):
     """Injected into a handler whose item an operator canceled while it ran."""
 
     code = "task_canceled"

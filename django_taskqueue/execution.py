@@ -1,7 +1,8 @@
 """Running one claimed item: call its handler and turn whatever happens into an ``Outcome``.
 
 Nothing a handler does may take the runner down, so every exception is caught here, including
-``SystemExit`` and ``MemoryError``; the traceback is what operators read in the admin.
+``SystemExit`` and ``MemoryError``. A failure keeps its facts apart (the exception's class,
+its message, the traceback operators read in the admin), so nothing has to parse a traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import inspect
 import math
 import random
 import threading
-import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 from django.db import connections
 from django.utils import timezone
 
-from .claiming import ClaimedItem, Outcome, UnreadableParameters
 from .conf import app_settings
-from .exceptions import HandlerNotFound, InvalidValue, TaskCanceled
+from .exceptions import HandlerNotFound, InvalidValue, TaskCanceled, UnstorableOutput
 from .models import QueueItem, QueueItemAttempt, TaskDefinition
 from .registry import resolve_handler
+from .store.records import ClaimedItem, Failure, Outcome, UnreadableParameters, class_path
 from .validation import MAX_SECONDS, encode_json
 
 
@@ -103,10 +103,6 @@ def retry_delay(definition: DefinitionInfo, attempt: int) -> timedelta:
     return timedelta(seconds=base * (1 + random.random() * 0.25))
 
 
-class UnstorableOutput(Exception):
-    """A handler's return value that cannot be stored as the item's output."""
-
-
 def encode_output(result: object) -> str | None:
     """The output's JSON text, by the same rules as parameters; ``UnstorableOutput`` if not."""
     if result is None:
@@ -123,37 +119,26 @@ def failure_outcome(
     item: ClaimedItem,
     definition: DefinitionInfo,
     started_at: datetime,
-    error: str,
+    failure: Failure,
     attempt_outcome: str = QueueItemAttempt.Outcome.FAILED,
     retryable: bool = True,
     details: str = "",
 ) -> Outcome:
+    """A retry while attempts remain (and retrying can help), a final failure otherwise."""
     finished_at = timezone.now()
-    if retryable and item.attempts < item.max_attempts:
-        return Outcome(
-            item_id=item.id,
-            status=QueueItem.Status.QUEUED,
-            attempt=item.attempts,
-            attempt_outcome=(
-                QueueItemAttempt.Outcome.RETRY
-                if attempt_outcome == QueueItemAttempt.Outcome.FAILED
-                else attempt_outcome
-            ),
-            started_at=started_at,
-            finished_at=finished_at,
-            error=error,
-            details=details,
-            retry_at=finished_at + retry_delay(definition, item.attempts),
-        )
+    retry = retryable and item.attempts < item.max_attempts
+    if retry and attempt_outcome == QueueItemAttempt.Outcome.FAILED:
+        attempt_outcome = QueueItemAttempt.Outcome.RETRY
     return Outcome(
         item_id=item.id,
-        status=QueueItem.Status.FAILED,
+        status=QueueItem.Status.QUEUED if retry else QueueItem.Status.FAILED,
         attempt=item.attempts,
         attempt_outcome=attempt_outcome,
         started_at=started_at,
         finished_at=finished_at,
-        error=error,
+        failure=failure,
         details=details,
+        retry_at=finished_at + retry_delay(definition, item.attempts) if retry else None,
     )
 
 
@@ -211,7 +196,7 @@ def execute(
             output_json=output_json,
             details="".join(context.details),
         )
-    except TaskCanceled:
+    except TaskCanceled as exc:
         return Outcome(
             item_id=item.id,
             status=QueueItem.Status.CANCELED,
@@ -219,7 +204,7 @@ def execute(
             attempt_outcome=QueueItemAttempt.Outcome.CANCELED,
             started_at=started_at,
             finished_at=timezone.now(),
-            error="Canceled by an operator while running.",
+            failure=Failure(class_path(type(exc)), "Canceled by an operator while running."),
             details="".join(context.details),
         )
     except (HandlerNotFound, UnstorableOutput, UnreadableParameters) as exc:
@@ -228,13 +213,17 @@ def execute(
             item,
             definition,
             started_at,
-            str(exc),
+            Failure.from_exception(exc),
             retryable=False,
             details="".join(context.details),
         )
-    except BaseException:  # noqa: BLE001 - SystemExit, MemoryError, anything: the item fails
+    except BaseException as exc:  # noqa: BLE001 - SystemExit, MemoryError, anything: it fails
         return failure_outcome(
-            item, definition, started_at, traceback.format_exc(), details="".join(context.details)
+            item,
+            definition,
+            started_at,
+            Failure.from_exception(exc),
+            details="".join(context.details),
         )
     finally:
         _local.context = None

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, Min
-from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from .conf import app_settings
-from .models import QueueItem, QueueState, Runner
+from .models import QueueItem, Runner
+from .store import get_store
 from .validation import validate_name
 
 
@@ -19,10 +18,9 @@ def queue_stats(queue_name: str | None = None) -> dict[str, dict[str, int]]:
 
     ``{"emails": {"queued": 3, "running": 1, "success": 10, ...}}``; every status is present.
     """
-    items = QueueItem.objects.all()
     if queue_name is not None:
-        items = items.filter(queue_name=validate_name(queue_name, "queue name"))
-    return items.counts_by_queue_and_status()
+        validate_name(queue_name, "queue name")
+    return get_store().counts_by_queue_and_status(queue_name)
 
 
 @dataclass
@@ -41,59 +39,28 @@ class QueueOverview:
 
 
 def queue_overview(window_minutes: int = 15) -> list[QueueOverview]:
-    """Per-queue counts, age of the oldest ready item, recent throughput and failures.
-
-    Uses a handful of grouped queries whatever the number of queues, each served by the
-    (queue_name, status) or (status, completed_at) indexes.
-    """
+    """Per-queue counts, age of the oldest ready item, recent throughput and failures."""
+    store = get_store()
     now = timezone.now()
-    counts = queue_stats()
-    names = set(counts) | set(QueueState.objects.values_list("name", flat=True))
-    paused = set(QueueState.objects.filter(is_paused=True).values_list("name", flat=True))
-    oldest = dict(
-        QueueItem.objects.filter(status=QueueItem.Status.QUEUED, run_at__lte=now)
-        .values_list("queue_name")
-        .annotate(oldest=Min("run_at"))
-        .order_by()
-    )
+    counts = store.counts_by_queue_and_status()
+    switches = store.queue_switches()
+    oldest = store.oldest_ready(now)
     window_start = now - timedelta(minutes=window_minutes)
-    finished = QueueItem.objects.filter(
-        status__in=QueueItem.FINISHED_STATUSES, completed_at__gte=window_start
-    )
     per_minute: dict[str, list[int]] = {}
     failures_per_minute: dict[str, list[int]] = {}
-    buckets = (
-        finished.annotate(minute=TruncMinute("completed_at"))
-        .values_list("queue_name", "minute", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for queue, minute, status, n in buckets:
+    for queue, minute, status, n in store.finished_per_minute(window_start):
         slot = max(0, min(int((minute - window_start).total_seconds() // 60), window_minutes - 1))
         per_minute.setdefault(queue, [0] * window_minutes)[slot] += n
         if status == QueueItem.Status.FAILED:
             failures_per_minute.setdefault(queue, [0] * window_minutes)[slot] += n
-    failed = dict(
-        QueueItem.objects.filter(
-            status=QueueItem.Status.FAILED, completed_at__gte=now - timedelta(hours=1)
-        )
-        .values_list("queue_name")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    stuck_cutoff = now - timedelta(minutes=app_settings.RUNNER_UNSTUCK_MINUTES)
-    stuck = dict(
-        QueueItem.objects.stuck(stuck_cutoff)
-        .values_list("queue_name")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    failed = store.failed_since(now - timedelta(hours=1))
+    stuck = store.stuck_per_queue(now - timedelta(minutes=app_settings.RUNNER_UNSTUCK_MINUTES))
     empty = {status: 0 for status in QueueItem.Status.values}
     return [
         QueueOverview(
             name=name,
             counts=counts.get(name, dict(empty)),
-            paused=name in paused,
+            paused=switches.get(name, False),
             oldest_queued_age_seconds=(
                 (now - oldest[name]).total_seconds() if name in oldest else None
             ),
@@ -103,9 +70,9 @@ def queue_overview(window_minutes: int = 15) -> list[QueueOverview]:
             throughput_per_minute=per_minute.get(name, [0] * window_minutes),
             failures_per_minute=failures_per_minute.get(name, [0] * window_minutes),
         )
-        for name in sorted(names)
+        for name in sorted(set(counts) | set(switches))
     ]
 
 
 def live_runners() -> list[Runner]:
-    return list(Runner.objects.live().order_by("hostname", "pid"))
+    return get_store().live_runners()

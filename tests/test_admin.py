@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias
-from django_taskqueue.actions import REQUIRED_PERMISSION
+from django_taskqueue.actions import REQUIRED_PERMISSION, set_queue_paused
 from django_taskqueue.admin.charts import minute_chart
 from django_taskqueue.admin.filters import EstimatedCountPaginator
 from django_taskqueue.models import (
@@ -563,7 +563,7 @@ def test_dashboard_shows_queues_chart_and_live_runners(admin_client):
     make_item("success", completed_at=now)
     make_item("failed", completed_at=now)
     make_item("failed", completed_at=now)
-    QueueState.objects.set_paused("idle", True)
+    set_queue_paused("idle", True)
     Runner.objects.create(id="live", hostname="worker-1", pid=101, queues=["tests"], concurrency=4)
     Runner.objects.create(
         id="gone", hostname="worker-2", pid=102, queues=["tests"], concurrency=4, stopped_at=now

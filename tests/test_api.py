@@ -11,9 +11,10 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from django_taskqueue.actions import set_queue_paused
 from django_taskqueue.api.metrics import escape_label_value
 from django_taskqueue.enqueue import enqueue_by_alias, enqueue_many
-from django_taskqueue.models import QueueItem, QueueState, Runner, TaskDefinition
+from django_taskqueue.models import QueueItem, Runner, TaskDefinition
 
 from .api_helpers import API, bearer, user_with
 
@@ -426,7 +427,7 @@ def test_health_with_a_live_runner_is_ok_and_shows_queue_depths(api):
     for _ in range(3):
         enqueue_by_alias("Noop")
     enqueue_by_alias("Noop", queue_name="mail")
-    QueueState.objects.set_paused("mail", True)
+    set_queue_paused("mail", True)
     response = api.get("/tasks/health")
     assert response.status_code == 200
     body = response.json()

@@ -2,8 +2,8 @@ import pytest
 from django.utils import timezone
 
 from django_taskqueue import InvalidTransition, enqueue_by_alias
-from django_taskqueue.claiming import claim_batch
 from django_taskqueue.models import QueueItem, Runner, TaskDefinition
+from django_taskqueue.store import get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +21,11 @@ def test_soft_deleted_items_are_never_claimable():
     item = enqueue_by_alias("Record")
     item.soft_delete()
     Runner.objects.create(id="r", hostname="h", pid=1, concurrency=1)
-    assert claim_batch(["tests"], 10, "r", timezone.now()) == []
+    assert get_store().claim(["tests"], 10, "r", timezone.now()) == []
     item.restore()
-    assert [claimed.id for claimed in claim_batch(["tests"], 10, "r", timezone.now())] == [item.pk]
+    assert [claimed.id for claimed in get_store().claim(["tests"], 10, "r", timezone.now())] == [
+        item.pk
+    ]
 
 
 def test_deleting_a_definition_with_items_is_soft():

@@ -7,9 +7,10 @@ from django.db import connection
 from django.test import override_settings
 
 from django_taskqueue import enqueue_by_alias, enqueue_many
-from django_taskqueue.claiming import ATTEMPTS
+from django_taskqueue.actions import set_queue_paused
 from django_taskqueue.models import QueueItem, QueueItemAttempt, Runner, TaskDefinition
 from django_taskqueue.runner import QueueRunner
+from django_taskqueue.store.base import ATTEMPTS
 from tests.conftest import wait_for
 from tests.taskapp.models import Journal
 
@@ -171,14 +172,13 @@ def test_handler_path_in_the_database_is_never_imported():
 def test_canceled_items_are_not_run_and_paused_queue_is_skipped():
     canceled = enqueue_by_alias("Record")
     canceled.cancel()
-    from django_taskqueue.models import QueueState
 
-    QueueState.objects.set_paused("tests", True)
+    set_queue_paused("tests", True)
     waiting = enqueue_by_alias("Record")
     QueueRunner(["tests"], burst=True, interval=0.05).run()
     waiting.refresh_from_db()
     assert waiting.status == "queued"
-    QueueState.objects.set_paused("tests", False)
+    set_queue_paused("tests", False)
     drain()
     waiting.refresh_from_db()
     canceled.refresh_from_db()

@@ -5,7 +5,7 @@ import signal
 import threading
 import time
 
-from django_taskqueue.stop_signals import StopSignals
+from django_taskqueue.runner.stop_signals import StopSignals
 from tests.conftest import wait_for
 
 

@@ -17,6 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from ..actions import set_queue_paused
+from ..audit import Actor
 from ..exceptions import InvalidName
 from ..models import QueueItem, QueueState
 from ..stats import QueueOverview, live_runners, queue_overview
@@ -119,7 +121,7 @@ class QueueDashboardAdmin(admin.ModelAdmin):
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(dashboard)
         paused = request.POST.get("paused") == "1"
-        QueueState.objects.set_paused(name, paused)
+        set_queue_paused(name, paused, actor=Actor(request.user, "admin"))
         state = _("paused") if paused else _("resumed")
         message = _("Queue “%(name)s” %(state)s.") % {"name": name, "state": state}
         self.message_user(request, message)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.paginator import Paginator
-from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import InvalidName
-from ..models import QueueState, Runner, TaskDefinition
+from ..store import get_store
 from ..validation import validate_name
 
 
@@ -63,7 +61,7 @@ class QueueNameFilter(admin.SimpleListFilter):
     """Queues known from definitions, queue switches and live runners.
 
     Django's default field filter would run ``SELECT DISTINCT queue_name`` over every item on
-    each page view; these three small tables name the queues that matter without that scan.
+    each page view; the store names the queues that matter from three small tables instead.
     An ad-hoc queue nobody serves can still be filtered through the URL (``?queue=name``).
     """
 
@@ -71,10 +69,7 @@ class QueueNameFilter(admin.SimpleListFilter):
     parameter_name = "queue"
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
-        names = set(TaskDefinition.all_objects.values_list("queue_name", flat=True))
-        names |= set(QueueState.objects.values_list("name", flat=True))
-        for queues in Runner.objects.live().values_list("queues", flat=True):
-            names.update(queues)
+        names = get_store().known_queue_names()
         if self.value():
             names.add(self.value())
         return [(name, name) for name in sorted(names)]
@@ -92,49 +87,17 @@ class QueueNameFilter(admin.SimpleListFilter):
 class EstimatedCountPaginator(Paginator):
     """Counts large PostgreSQL tables from the planner's statistics instead of ``COUNT(*)``.
 
-    Counting a million rows on every change-list view takes seconds on PostgreSQL. When the
-    table's ``reltuples`` says it is larger than ``exact_count_limit``, an unfiltered list uses
-    that number and a filtered one uses the planner's row estimate from ``EXPLAIN``. Page
-    links are then approximate, which is the usual trade for a list this size. Small tables,
-    and SQLite, get the exact count.
+    Counting a million rows on every change-list view takes seconds on PostgreSQL; the store's
+    ``estimated_count`` answers from ``reltuples`` or the planner's estimate on big tables.
+    Page links are then approximate, which is the usual trade for a list this size. Small
+    tables, and SQLite, get the exact count.
     """
 
     exact_count_limit = 100_000
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list
-        if not isinstance(queryset, QuerySet):
+        if not isinstance(self.object_list, QuerySet):
             return super().count
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
-            return super().count
-        table_rows = self._table_estimate(queryset)
-        if table_rows <= self.exact_count_limit:
-            return super().count
-        if not queryset.query.where:
-            return table_rows
-        return self._planner_estimate(queryset)
-
-    @staticmethod
-    def _table_estimate(queryset: QuerySet) -> int:
-        """``reltuples`` of the model's table; -1 (never analysed) reads as small."""
-        connection = connections[queryset.db]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                [connection.ops.quote_name(queryset.model._meta.db_table)],
-            )
-            row = cursor.fetchone()
-        return int(row[0]) if row and row[0] is not None else -1
-
-    @staticmethod
-    def _planner_estimate(queryset: QuerySet) -> int:
-        query = queryset.order_by().values("pk").query
-        sql, params = query.get_compiler(using=queryset.db).as_sql()
-        with connections[queryset.db].cursor() as cursor:
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            plan = cursor.fetchone()[0]
-        if isinstance(plan, str):
-            plan = json.loads(plan)
-        return int(plan[0]["Plan"]["Plan Rows"])
+        store = get_store(self.object_list.db)
+        return store.estimated_count(self.object_list, self.exact_count_limit)

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..actions import REQUIRED_PERMISSION, apply_action
+from ..audit import Actor
 from ..exceptions import InvalidValue
 from ..models import QueueItem
 from ..validation import parse_item_id
@@ -53,7 +54,7 @@ def _operator_action(name: str, description: str) -> Callable[..., None]:
     verb = codename.removesuffix("_queueitem")
 
     def action(model_admin: QueueItemAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        report = apply_action(name, queryset)
+        report = apply_action(name, queryset, actor=Actor(request.user, "admin"))
         level = messages.WARNING if report.skipped else messages.SUCCESS
         model_admin.message_user(request, report.summary(), level)
 

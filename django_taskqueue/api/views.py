@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..actions import apply_action
+from ..audit import Actor
 from ..conf import app_settings
 from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
@@ -124,23 +125,24 @@ def job(request: HttpRequest, item_id: str) -> HttpResponse:
     return JsonResponse(item_to_dict(_get_item(item_id)))
 
 
-def _apply(action: str, item_id: str) -> HttpResponse:
+def _apply(request: HttpRequest, action: str, item_id: str) -> HttpResponse:
     item = _get_item(item_id)
-    report = apply_action(action, [item])
+    report = apply_action(action, [item], actor=Actor(request.user, "api"))
     if item.pk in report.skipped:
         raise ApiError(409, "invalid_transition", report.skipped[item.pk])
+    item.refresh_from_db()
     return JsonResponse(item_to_dict(item))
 
 
 @api_view(POST=can_apply("cancel"))
 def cancel_job(request: HttpRequest, item_id: str) -> HttpResponse:
     """Cancels a waiting item; for a running one, asks its runner to stop it (200 either way)."""
-    return _apply("cancel", item_id)
+    return _apply(request, "cancel", item_id)
 
 
 @api_view(POST=can_apply("requeue"))
 def requeue_job(request: HttpRequest, item_id: str) -> HttpResponse:
-    return _apply("requeue", item_id)
+    return _apply(request, "requeue", item_id)
 
 
 @api_view(GET=can_view, public_when=lambda: app_settings.API_HEALTH_PUBLIC)

@@ -10,7 +10,6 @@ nothing whose signature does not check out, and runs nothing that is not a ``Tas
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import django
@@ -50,15 +49,8 @@ STATUS = {
     QueueItem.Status.CANCELED: TaskResultStatus.FAILED,
 }
 
-# Attempts that ended without a Python traceback still need an exception class for TaskError.
-OUTCOME_EXCEPTION = {
-    QueueItemAttempt.Outcome.TIMEOUT: "django_taskqueue.exceptions.TaskTimeout",
-    QueueItemAttempt.Outcome.CANCELED: "django_taskqueue.exceptions.TaskCanceled",
-}
+# An attempt recorded before error classes were kept (or by hand) still needs a class.
 UNKNOWN_EXCEPTION = "django_taskqueue.exceptions.TaskQueueError"
-
-_TRACEBACK_HEADER = "Traceback (most recent call last):\n"
-_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*)(?::|$)")
 
 
 def _signer() -> Signer:
@@ -100,29 +92,11 @@ def register_task_handler() -> None:
     handler(TASK_ALIAS, max_attempts=1, title="Django task")(run_task)
 
 
-def exception_class_path(traceback_text: str) -> str | None:
-    """The dotted class of the exception a ``traceback.format_exc()`` text ends with."""
-    _, found, tail = traceback_text.rpartition(_TRACEBACK_HEADER)
-    if not found:
-        return None
-    for line in tail.splitlines():
-        if line[:1].isspace():  # frames and source lines are indented
-            continue
-        match = _EXCEPTION_LINE.match(line)
-        if match is None:
-            return None
-        name = match.group(1)
-        return name if "." in name else f"builtins.{name}"
-    return None
-
-
 def _task_error(attempt: QueueItemAttempt) -> TaskError:
-    path = (
-        OUTCOME_EXCEPTION.get(attempt.outcome)
-        or exception_class_path(attempt.error)
-        or UNKNOWN_EXCEPTION
+    return TaskError(
+        exception_class_path=attempt.error_class or UNKNOWN_EXCEPTION,
+        traceback=attempt.error,
     )
-    return TaskError(exception_class_path=path, traceback=attempt.error)
 
 
 class TaskQueueBackend(BaseTaskBackend):

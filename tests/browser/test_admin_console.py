@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias
+from django_taskqueue.actions import set_queue_paused
 from django_taskqueue.models import QueueItem, QueueItemAttempt, QueueState, Runner
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -67,7 +68,7 @@ def seed_a_busy_shop() -> QueueItem:
     for n in range(5):
         enqueue_by_alias("SendWelcomeEmail", {"customer_id": 2000 + n})
     enqueue_by_alias("CleanupOldData", {"days": 90}, delay=3600)
-    QueueState.objects.set_paused("maintenance", True)
+    set_queue_paused("maintenance", True)
     Runner.objects.create(
         id="worker-1-4242",
         hostname="worker-1",

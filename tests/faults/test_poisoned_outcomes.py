@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias, enqueue_many
 from django_taskqueue import execution as execution_module
-from django_taskqueue import runner as runner_module
-from django_taskqueue.claiming import Outcome, record_outcomes_one_by_one
 from django_taskqueue.models import QueueItem, QueueItemAttempt, Runner, TaskDefinition
 from django_taskqueue.runner import QueueRunner
+from django_taskqueue.runner import pool as pool_module
+from django_taskqueue.store import Outcome, get_store
 from django_taskqueue.validation import MAX_SECONDS
 from tests.taskapp.tasks import UNSTORABLE_OUTPUT
 
@@ -178,7 +178,7 @@ def test_record_outcomes_one_by_one_writes_the_good_and_fails_the_refused():
         Outcome(ids[2], "success", 1, "success", now, now, output_json="2"),
     ]
     pending = list(outcomes)
-    record_outcomes_one_by_one(pending, "r1", "host:1")
+    get_store().record_outcomes_one_by_one(pending, "r1", "host:1")
     assert pending == []
     items = QueueItem.objects.in_bulk(ids)
     assert (items[ids[0]].status, items[ids[0]].output) == ("success", {"ok": 1})
@@ -191,14 +191,14 @@ def test_an_error_in_the_runners_own_code_fails_that_item_and_the_thread_lives_o
 ):
     """A fault injected around the handler call (not in it): the item fails with the
     traceback, and with one worker thread every later item still runs."""
-    real_execute = runner_module.execute
+    real_execute = pool_module.execute
 
     def execute(item, *args, **kwargs):
         if item.decoded_parameters().get("value") == "poison":
             raise RuntimeError("injected fault in the runner")
         return real_execute(item, *args, **kwargs)
 
-    monkeypatch.setattr(runner_module, "execute", execute)
+    monkeypatch.setattr(pool_module, "execute", execute)
     poisoned = enqueue_by_alias("Record", {"value": "poison"})
     after = healthy()
     assert burst("tests", concurrency=1) == 0

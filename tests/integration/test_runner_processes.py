@@ -9,7 +9,7 @@ from django.db.models import F
 
 from django_taskqueue import enqueue_by_alias, enqueue_many
 from django_taskqueue.models import QueueItem, QueueItemAttempt, Runner
-from django_taskqueue.notify import NotificationListener, SqliteChangeWatcher
+from django_taskqueue.runner.wakeup import SqliteChangeWatcher
 from tests.conftest import wait_for
 from tests.taskapp.models import Journal
 
@@ -96,8 +96,9 @@ def test_idle_runner_wakes_on_commit(start_runner):
         "tests", "--interval", "60", env={"TASKQUEUE_TEST_HEARTBEAT_SECONDS": "60"}
     )
     wait_for(lambda: "started on queue" in runner.output())
-    assert NotificationListener.available() is (connection.vendor == "postgresql")
-    assert (SqliteChangeWatcher.database_path() is not None) is (connection.vendor == "sqlite")
+    assert (SqliteChangeWatcher.database_path("default") is not None) is (
+        connection.vendor == "sqlite"
+    )
     for _ in range(3):
         enqueue_by_alias("Record", {})
     wait_for(lambda: all_finished(3), timeout=20)

@@ -45,6 +45,11 @@ class Command(BaseCommand):
             help="Seconds shutdown waits for in-flight items, 0-86400 (default: setting, 30).",
         )
         parser.add_argument("--burst", action="store_true", help="Run what is ready, then exit 0.")
+        parser.add_argument(
+            "--database",
+            default=None,
+            help="The alias of the queue's database (default: TASKQUEUE['DATABASE']).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(options["verbosity"])
@@ -56,6 +61,7 @@ class Command(BaseCommand):
                 unstuck_minutes=options["unstuck_minutes"],
                 grace_seconds=options["grace_seconds"],
                 burst=options["burst"],
+                using=options["database"],
             )
         except TaskQueueError as exc:  # the same rules, and messages, as the settings'
             raise CommandError(str(exc)) from exc

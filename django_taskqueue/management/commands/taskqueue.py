@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
 from django_taskqueue.actions import apply_action
+from django_taskqueue.audit import command_line_actor
 from django_taskqueue.definitions import sync_definitions
 from django_taskqueue.enqueue import enqueue_by_alias
 from django_taskqueue.exceptions import TaskQueueError
@@ -167,10 +168,14 @@ class Command(BaseCommand):
         self.stdout.write(table(headers, rows))
 
     def handle_requeue(self, options: dict[str, Any]) -> None:
-        self.stdout.write(apply_action("requeue", self._chosen(options)).summary())
+        self._apply("requeue", options)
 
     def handle_cancel(self, options: dict[str, Any]) -> None:
-        self.stdout.write(apply_action("cancel", self._chosen(options)).summary())
+        self._apply("cancel", options)
+
+    def _apply(self, action: str, options: dict[str, Any]) -> None:
+        report = apply_action(action, self._chosen(options), actor=command_line_actor())
+        self.stdout.write(report.summary())
 
     def handle_purge(self, options: dict[str, Any]) -> None:
         age = options["older_than"]
@@ -195,15 +200,15 @@ class Command(BaseCommand):
             status=options["status"] or None, queue_name=options["queue"] or None, alias=alias
         )
 
-    def _chosen(self, options: dict[str, Any]) -> list[QueueItem]:
+    def _chosen(self, options: dict[str, Any]) -> QuerySet[QueueItem]:
         """Items named by id, or matched by filters; never both, never neither."""
         has_filter = any(options[name] for name in ("status", "queue", "alias"))
         ids = options["ids"]
         if ids and has_filter:
             raise CommandError("Give item ids or filters (--status, --queue, --alias), not both.")
         if ids:
-            items = list(QueueItem.objects.filter(pk__in=ids).order_by("id"))
-            missing = sorted(set(ids) - {item.pk for item in items})
+            items = QueueItem.objects.filter(pk__in=ids)
+            missing = sorted(set(ids) - set(items.values_list("pk", flat=True)))
             if missing:
                 raise CommandError(
                     f"No queue item with id {', '.join(map(str, missing))}; nothing was changed."
@@ -213,4 +218,4 @@ class Command(BaseCommand):
             raise CommandError(
                 "Give item ids, or filters (--status, --queue, --alias) to select items."
             )
-        return list(self._filtered(options))
+        return self._filtered(options)

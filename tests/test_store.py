@@ -5,8 +5,8 @@ from django.db import connection
 from django.utils import timezone
 
 from django_taskqueue import enqueue_many
-from django_taskqueue.claiming import claim_batch
 from django_taskqueue.models import QueueItem, Runner
+from django_taskqueue.store import get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def captured_claim(queues, limit, runner):
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(spy):
-        claimed = claim_batch(queues, limit, runner.pk, timezone.now())
+        claimed = get_store().claim(queues, limit, runner.pk, timezone.now())
     return claimed, statements[-1]
 
 
@@ -61,11 +61,11 @@ def test_claim_uses_the_partial_index_in_order(queues, runner):
 def test_claim_marks_items_running_once_and_in_priority_order(runner):
     low = enqueue_many("Noop", [{}] * 3, priority=0)
     high = enqueue_many("Noop", [{}] * 2, priority=9)
-    first = claim_batch(["tests"], 3, runner.pk, timezone.now())
-    second = claim_batch(["tests"], 10, runner.pk, timezone.now())
+    first = get_store().claim(["tests"], 3, runner.pk, timezone.now())
+    second = get_store().claim(["tests"], 10, runner.pk, timezone.now())
     assert [c.id for c in first] == [high[0], high[1], low[0]]
     assert [c.id for c in second] == [low[1], low[2]]
-    assert claim_batch(["tests"], 10, runner.pk, timezone.now()) == []
+    assert get_store().claim(["tests"], 10, runner.pk, timezone.now()) == []
     assert set(QueueItem.objects.values_list("status", "attempts", "runner")) == {
         ("running", 1, "r1")
     }

@@ -1,9 +1,10 @@
 """Waking idle runners when work arrives.
 
-On PostgreSQL, ``NOTIFY`` is sent inside the enqueuing transaction, so runners hear of an item
-exactly when it becomes visible (at commit) and never before. SQLite has no such channel, but
-``PRAGMA data_version`` changes whenever another connection commits and costs microseconds to
-read, so a watcher can look every few milliseconds where polling the queue itself could not.
+On PostgreSQL, the store sends ``NOTIFY`` inside the enqueuing transaction, so runners hear of
+an item exactly when it becomes visible (at commit) and never before; this module listens.
+SQLite has no such channel, but ``PRAGMA data_version`` changes whenever another connection
+commits and costs microseconds to read, so a watcher can look every few milliseconds where
+polling the queue itself could not.
 Both are optimisations: the runner's own polling keeps working without them.
 """
 
@@ -15,29 +16,11 @@ import threading
 from collections.abc import Iterable
 
 from django.db import connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .conf import app_settings
+from ..conf import app_settings
+from ..store.postgres import CHANNEL
 
-CHANNEL = "django_taskqueue"
 logger = logging.getLogger("django_taskqueue.runner")
-
-
-def notify_enabled(connection: BaseDatabaseWrapper) -> bool:
-    return connection.vendor == "postgresql" and bool(app_settings.USE_LISTEN_NOTIFY)
-
-
-def wake_runners(queue_names: Iterable[str], using: str = "default") -> None:
-    connection = connections[using]
-    if not notify_enabled(connection):
-        return
-    names = sorted(set(queue_names))
-    if not names:
-        return
-    with connection.cursor() as cursor:
-        # Queue names are validated to a safe character set, but pass them as parameters anyway.
-        cursor.execute("SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [CHANNEL, names])
-
 
 _LIBPQ_KEYS = (
     "dbname",
@@ -64,17 +47,13 @@ class NotificationListener(threading.Thread):
     runner's polling keeps everything working in between.
     """
 
-    def __init__(self, queues: Iterable[str], wakeup: threading.Event, using: str = "default"):
+    def __init__(self, queues: Iterable[str], wakeup: threading.Event, using: str):
         super().__init__(name="taskqueue-listener", daemon=True)
         self.queues = set(queues)
         self.wakeup = wakeup
         self.stopping = threading.Event()
         params = connections[using].get_connection_params()
         self.conninfo = {key: params[key] for key in _LIBPQ_KEYS if params.get(key) is not None}
-
-    @staticmethod
-    def available(using: str = "default") -> bool:
-        return notify_enabled(connections[using])
 
     def run(self) -> None:
         import psycopg
@@ -111,7 +90,7 @@ class SqliteChangeWatcher(threading.Thread):
         self.stopping = threading.Event()
 
     @staticmethod
-    def database_path(using: str = "default") -> str | None:
+    def database_path(using: str) -> str | None:
         """The file to watch, or None for an in-memory or non-SQLite database."""
         connection = connections[using]
         name = str(connection.settings_dict["NAME"])
@@ -136,11 +115,11 @@ class SqliteChangeWatcher(threading.Thread):
 
 
 def start_wakeup_source(
-    queues: Iterable[str], wakeup: threading.Event, using: str = "default"
+    queues: Iterable[str], wakeup: threading.Event, using: str
 ) -> NotificationListener | SqliteChangeWatcher | None:
     """Start whatever can wake this database's runners early; None if nothing can."""
     source: NotificationListener | SqliteChangeWatcher | None = None
-    if NotificationListener.available(using):
+    if connections[using].vendor == "postgresql" and app_settings.USE_LISTEN_NOTIFY:
         source = NotificationListener(queues, wakeup, using)
     elif path := SqliteChangeWatcher.database_path(using):
         source = SqliteChangeWatcher(path, wakeup)

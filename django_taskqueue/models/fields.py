@@ -1,0 +1,50 @@
+"""Pieces the models share: name fields, the validators behind validation.py's rules, and
+soft deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from ..validation import (
+    MAX_ATTEMPTS,
+    MAX_SECONDS,
+    MIN_TIMEOUT_SECONDS,
+    NAME_HELP,
+    NAME_PATTERN,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+)
+
+
+def name_field(verbose_name: str, **kwargs: Any) -> models.CharField:
+    return models.CharField(
+        verbose_name,
+        max_length=100,
+        validators=[RegexValidator(NAME_PATTERN, f"Use {NAME_HELP}.")],
+        **kwargs,
+    )
+
+
+# The rules of validation.py, as field validators, so model forms (the admin) keep them too.
+PRIORITY_VALIDATORS = [MinValueValidator(PRIORITY_MIN), MaxValueValidator(PRIORITY_MAX)]
+ATTEMPTS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_ATTEMPTS)]
+SECONDS_VALIDATORS = [MinValueValidator(0), MaxValueValidator(MAX_SECONDS)]
+TIMEOUT_VALIDATORS = [MinValueValidator(MIN_TIMEOUT_SECONDS), MaxValueValidator(MAX_SECONDS)]
+
+
+class SoftDeleteQuerySet(models.QuerySet):
+    def alive(self) -> SoftDeleteQuerySet:
+        return self.filter(deleted_at__isnull=True)
+
+    def deleted(self) -> SoftDeleteQuerySet:
+        return self.filter(deleted_at__isnull=False)
+
+
+class AliveManager(models.Manager):
+    """Default manager: soft-deleted rows are invisible unless asked for via ``all_objects``."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().alive()

@@ -1,0 +1,223 @@
+"""Queue items (one execution each) and their attempt history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import models
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..exceptions import InvalidTransition
+from ..validation import validate_run_at_bounds
+from .definitions import TaskDefinition
+from .fields import (
+    ATTEMPTS_VALIDATORS,
+    PRIORITY_VALIDATORS,
+    AliveManager,
+    SoftDeleteQuerySet,
+    name_field,
+)
+
+
+class QueueItemQuerySet(SoftDeleteQuerySet):
+    def matching(
+        self, status: str | None = None, queue_name: str | None = None, alias: str | None = None
+    ) -> QueueItemQuerySet:
+        """Items with the given status, queue and alias (None: any), newest first.
+
+        The filter operators use from the CLI and the HTTP API alike.
+        """
+        items = self
+        if status is not None:
+            items = items.filter(status=status)
+        if queue_name is not None:
+            items = items.filter(queue_name=queue_name)
+        if alias is not None:
+            items = items.filter(definition__alias=alias)
+        return items.order_by("-id")
+
+    def finished(self) -> QueueItemQuerySet:
+        return self.filter(status__in=QueueItem.FINISHED_STATUSES)
+
+    def stuck(self, cutoff: Any) -> QueueItemQuerySet:
+        """Running items whose runner stopped heartbeating before ``cutoff``."""
+        return self.filter(status=QueueItem.Status.RUNNING).filter(
+            Q(runner__isnull=True, started_at__lt=cutoff)
+            | Q(runner__heartbeat_at__lt=cutoff)
+            | Q(runner__stopped_at__isnull=False)
+        )
+
+    def counts_by_queue_and_status(self) -> dict[str, dict[str, int]]:
+        rows = self.values("queue_name", "status").annotate(n=Count("id")).order_by()
+        result: dict[str, dict[str, int]] = {}
+        for row in rows:
+            per_status = result.setdefault(
+                row["queue_name"], {status: 0 for status in QueueItem.Status.values}
+            )
+            per_status[row["status"]] = row["n"]
+        return dict(sorted(result.items()))
+
+
+class QueueItem(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCESS = "success", _("Success")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
+        PAUSED = "paused", _("Paused")
+
+    FINISHED_STATUSES = (Status.SUCCESS, Status.FAILED, Status.CANCELED)
+
+    # Columns the enqueue statement does not list get their value from ``db_default``, so the
+    # one INSERT of store/ never names them and cannot forget a new one (store/base.py checks).
+    definition = models.ForeignKey(
+        TaskDefinition,
+        on_delete=models.PROTECT,
+        related_name="items",
+        verbose_name=_("definition"),
+        db_index=False,  # served by task_queue_def_status_idx, which leads with it
+    )
+    queue_name = name_field(_("queue"))
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.QUEUED,
+        db_default=Status.QUEUED,
+    )
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    output = models.JSONField(_("output"), null=True, blank=True)
+    details = models.TextField(_("details"), blank=True, default="", db_default="")
+    last_error = models.TextField(
+        _("last error"), blank=True, default="", db_default="", help_text=_("The traceback.")
+    )
+    last_error_class = models.CharField(
+        _("last error class"), max_length=255, blank=True, default="", db_default=""
+    )
+    last_error_message = models.TextField(
+        _("last error message"), blank=True, default="", db_default=""
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0, db_default=0)
+    max_attempts = models.PositiveIntegerField(
+        _("max attempts"), default=3, validators=ATTEMPTS_VALIDATORS
+    )
+    priority = models.IntegerField(
+        _("priority"), default=0, help_text=_("Higher runs first."), validators=PRIORITY_VALIDATORS
+    )
+    run_at = models.DateTimeField(
+        _("run at"), default=timezone.now, validators=[validate_run_at_bounds]
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
+    runner = models.ForeignKey(
+        "Runner",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        verbose_name=_("held by runner"),
+    )
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False, db_default=False)
+
+    objects = AliveManager.from_queryset(QueueItemQuerySet)()
+    all_objects = QueueItemQuerySet.as_manager()
+
+    class Meta:
+        db_table = "task_queue"
+        verbose_name = _("queue item")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["queue_name", "-priority", "run_at", "id"],
+                condition=Q(status="queued", deleted_at__isnull=True),
+                name="task_queue_claim_idx",
+            ),
+            models.Index(fields=["queue_name", "status"], name="task_queue_queue_status_idx"),
+            models.Index(fields=["definition", "status"], name="task_queue_def_status_idx"),
+            models.Index(fields=["status", "completed_at"], name="task_queue_finished_idx"),
+            models.Index(fields=["created_at"], name="task_queue_created_idx"),
+        ]
+        permissions = [
+            ("cancel_queueitem", "Can cancel queue items"),
+            ("requeue_queueitem", "Can requeue queue items"),
+            ("pause_queueitem", "Can pause and resume queue items"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.definition.alias if self.definition_id else '?'} [{self.status}]"
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.completed_at:
+            return self.completed_at - self.started_at
+        return None
+
+    # Operator actions on one item: the set-based store operations, applied to a set of one.
+    def _apply(self, action: str) -> None:
+        from ..actions import apply_action
+
+        report = apply_action(
+            action, QueueItem.all_objects.using(self._state.db).filter(pk=self.pk)
+        )
+        if self.pk in report.skipped:
+            raise InvalidTransition(report.skipped[self.pk])
+        self.refresh_from_db()
+
+    def cancel(self) -> str:
+        """Cancel now if waiting; ask the runner to stop it if running. Returns the new state."""
+        self._apply("cancel")
+        return "cancel requested" if self.status == self.Status.RUNNING else self.status
+
+    def requeue(self) -> None:
+        """Run again with a fresh attempt budget; earlier attempts stay in the history."""
+        self._apply("requeue")
+
+    def pause(self) -> None:
+        self._apply("pause")
+
+    def resume(self) -> None:
+        self._apply("resume")
+
+    def run_now(self) -> None:
+        self._apply("run_now")
+
+    def soft_delete(self) -> None:
+        self._apply("soft_delete")
+
+    def restore(self) -> None:
+        self._apply("restore")
+
+
+class QueueItemAttempt(models.Model):
+    """One run of an item, kept so requeues and retries do not erase what happened."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        RETRY = "retry", _("Failed, will retry")
+        FAILED = "failed", _("Failed")
+        CANCELED = "canceled", _("Canceled")
+        TIMEOUT = "timeout", _("Timed out")
+        LOST = "lost", _("Runner lost")
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField(_("attempt"))
+    runner_name = models.CharField(_("runner"), max_length=200, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True)
+    finished_at = models.DateTimeField(_("finished"), default=timezone.now)
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    error = models.TextField(_("error"), blank=True, default="", help_text=_("The traceback."))
+    error_class = models.CharField(
+        _("error class"), max_length=255, blank=True, default="", db_default=""
+    )
+    error_message = models.TextField(_("error message"), blank=True, default="", db_default="")
+
+    class Meta:
+        ordering = ["item", "finished_at", "id"]
+        verbose_name = _("attempt")

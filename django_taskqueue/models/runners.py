@@ -1,0 +1,57 @@
+"""Runner processes and per-queue switches."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ..conf import app_settings
+from .fields import name_field
+
+
+class RunnerQuerySet(models.QuerySet):
+    def live(self, stale_after_seconds: float | None = None) -> RunnerQuerySet:
+        stale = stale_after_seconds or app_settings.RUNNER_HEARTBEAT_SECONDS * 3
+        return self.filter(
+            stopped_at__isnull=True, heartbeat_at__gte=timezone.now() - timedelta(seconds=stale)
+        )
+
+
+class Runner(models.Model):
+    """A ``runqueue`` process. It heartbeats this row; stale rows mean a dead runner."""
+
+    id = models.CharField(primary_key=True, max_length=64)
+    hostname = models.CharField(_("host"), max_length=255)
+    pid = models.PositiveIntegerField(_("pid"))
+    queues = models.JSONField(_("queues"), default=list)
+    concurrency = models.PositiveIntegerField(_("concurrency"))
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), default=timezone.now)
+    stopped_at = models.DateTimeField(_("stopped"), null=True, blank=True)
+
+    objects = RunnerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-heartbeat_at"]
+        verbose_name = _("runner")
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"
+
+
+class QueueState(models.Model):
+    """Per-queue switches. A paused queue keeps its items but runners stop claiming from it."""
+
+    name = name_field(_("queue"), primary_key=True)
+    is_paused = models.BooleanField(_("paused"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("queue")
+
+    def __str__(self) -> str:
+        return self.name

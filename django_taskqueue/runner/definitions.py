@@ -1,0 +1,28 @@
+"""The definition rows a runner needs, cached: operators' edits show within a refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..execution import DefinitionInfo
+from ..store import QueueStore
+
+# How often the cache is dropped, so an edited timeout or backoff takes effect.
+REFRESH_SECONDS = 5.0
+
+
+class DefinitionCache:
+    def __init__(self, store: QueueStore) -> None:
+        self._store = store
+        self._known: dict[int, DefinitionInfo] = {}
+
+    def get(self, ids: Iterable[int]) -> dict[int, DefinitionInfo]:
+        wanted = set(ids)
+        missing = wanted - self._known.keys()
+        if missing:
+            for row in self._store.definitions(missing):
+                self._known[row.pk] = DefinitionInfo.from_row(row)
+        return {i: self._known[i] for i in wanted}
+
+    def refresh(self) -> None:
+        self._known = {}

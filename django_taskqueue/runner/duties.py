@@ -1,0 +1,38 @@
+"""Periodic duties of a runner, each with its own interval.
+
+Heartbeat, pause refresh, cancel checks, recovery of dead runners' items and the definition
+cache each run on their own clock; later floors (schedules, pruning) add a duty here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Duty:
+    name: str
+    interval: float  # seconds between two runs
+    action: Callable[[], None]
+    next_at: float = 0.0  # monotonic time it is next due; 0: at the first tick
+
+
+class Duties:
+    def __init__(self, *duties: Duty) -> None:
+        self.duties = list(duties)
+
+    def run_due(self) -> None:
+        """Run every duty that is due, each rescheduled before it runs, so a duty that fails
+        (an outage) is retried after its interval, not on every tick."""
+        for duty in self.duties:
+            now = time.monotonic()
+            if now >= duty.next_at:
+                duty.next_at = now + duty.interval
+                duty.action()
+
+    def seconds_until_next(self) -> float:
+        if not self.duties:
+            return float("inf")
+        return max(min(duty.next_at for duty in self.duties) - time.monotonic(), 0.0)

@@ -1,0 +1,54 @@
+"""Every statement the queue sends, behind one interface (``QueueStore``).
+
+``get_store()`` gives the store of the queue's database (``TASKQUEUE["DATABASE"]``, default
+``"default"``); ``get_store("other")`` that of another alias. Doors and runners never send SQL
+themselves: they call a store method, and the vendor class decides how it is spelled.
+"""
+
+from __future__ import annotations
+
+from django.db import connections
+
+from ..conf import app_settings
+from ..exceptions import InvalidValue
+from ..validation import shown
+from .base import OUTAGE_ERRORS, QueueStore
+from .records import ClaimedItem, Failure, Outcome, TransitionResult, UnreadableParameters
+
+__all__ = [
+    "OUTAGE_ERRORS",
+    "ClaimedItem",
+    "Failure",
+    "Outcome",
+    "QueueStore",
+    "TransitionResult",
+    "UnreadableParameters",
+    "get_store",
+    "queue_database",
+]
+
+
+def queue_database() -> str:
+    """The alias of the database that holds the queue's tables."""
+    return str(app_settings.DATABASE)
+
+
+def get_store(using: str | None = None) -> QueueStore:
+    alias = using or queue_database()
+    if alias not in connections.settings:
+        raise InvalidValue(
+            f"There is no database {shown(alias)} in DATABASES (known: "
+            f"{', '.join(connections.settings)})."
+        )
+    vendor = connections[alias].vendor
+    if vendor == "postgresql":
+        from .postgres import PostgresStore
+
+        return PostgresStore(alias)
+    if vendor == "sqlite":
+        from .sqlite import SqliteStore
+
+        return SqliteStore(alias)
+    raise NotImplementedError(
+        f"django-taskqueue supports PostgreSQL and SQLite; database {alias!r} is {vendor}."
+    )

@@ -1,0 +1,356 @@
+"""The store's interface, and the statements that read the same on both databases.
+
+A ``QueueStore`` serves one database alias. The vendor classes (``postgres.py``,
+``sqlite.py``) write the statements the two engines spell differently: the insert, the
+claim, the outcome batch, the wake-up and the row estimate. Everything else is here, written
+with the ORM or with SQL both engines accept. Nothing outside this package sends a
+statement to the queue's tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import NOT_PROVIDED, F, QuerySet
+from django.utils import timezone
+
+from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
+from .records import ClaimedItem, Failure, Outcome, TransitionResult
+from .stats import QueueStatistics
+from .transitions import TRANSITIONS
+
+logger = logging.getLogger("django_taskqueue.runner")
+
+# The errors that mean "the database cannot be reached", which runners wait out. Any other
+# error while writing is about the values written, and concerns only the items concerned.
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+
+ITEMS = QueueItem._meta.db_table
+DEFINITIONS = TaskDefinition._meta.db_table
+ATTEMPTS = QueueItemAttempt._meta.db_table
+
+# The columns the one INSERT of an item names; every other column must have a db_default.
+INSERTED_COLUMNS = (
+    "definition_id",
+    "queue_name",
+    "parameters",
+    "max_attempts",
+    "priority",
+    "run_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def _columns_left_to_the_database() -> list[str]:
+    """Fail at import, not in production, when a new column has no value on insert."""
+    missing = [
+        field.column
+        for field in QueueItem._meta.concrete_fields
+        if not field.primary_key
+        and field.column not in INSERTED_COLUMNS
+        and not field.null
+        and field.db_default is NOT_PROVIDED
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            f"QueueItem column(s) {', '.join(missing)} are neither inserted by the store nor "
+            "given a db_default; the enqueue INSERT would fail."
+        )
+    return [f.column for f in QueueItem._meta.concrete_fields if f.column not in INSERTED_COLUMNS]
+
+
+DATABASE_DEFAULTED_COLUMNS = _columns_left_to_the_database()
+
+
+def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
+    """The values of one outcome as both vendors' outcome statements take them: item id,
+    status, output, traceback, error class, error message, details, completed_at, retry_at,
+    finished_at, attempt number, attempt outcome, started_at."""
+    failure = outcome.failure
+    return (
+        outcome.item_id,
+        outcome.status,
+        outcome.output_json,
+        failure.text if failure else "",
+        failure.class_path if failure else "",
+        failure.message if failure else "",
+        outcome.details,
+        None if outcome.status == "queued" else outcome.finished_at,
+        outcome.retry_at,
+        outcome.finished_at,
+        outcome.attempt,
+        outcome.attempt_outcome,
+        outcome.started_at,
+    )
+
+
+class QueueStore(QueueStatistics):
+    """Every statement the queue sends to one database alias."""
+
+    vendor: ClassVar[str]
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+
+    @property
+    def connection(self) -> BaseDatabaseWrapper:
+        return connections[self.using]
+
+    def adapt(self, value: datetime | None) -> Any:
+        return None if value is None else self.connection.ops.adapt_datetimefield_value(value)
+
+    # ------------------------------------------------------------------ vendor statements
+    def insert_items(
+        self,
+        alias: str,
+        parameters: Sequence[str],
+        *,
+        queue_name: str | None,
+        priority: int | None,
+        run_at: datetime,
+        now: datetime,
+    ) -> list[tuple[int, int, str, int, int]] | None:
+        """Insert one item per JSON text in ``parameters`` for the usable definition of
+        ``alias``, in order, and wake the runners of its queue at commit.
+
+        Returns ``(id, definition_id, queue_name, max_attempts, priority)`` per item, or None
+        when no active definition row exists (the caller creates it or says why not). One
+        statement, whether one item or thousands: the definition's defaults are read by the
+        INSERT itself.
+        """
+        raise NotImplementedError
+
+    def claim(
+        self, queues: Sequence[str], limit: int, runner_id: str, now: datetime
+    ) -> list[ClaimedItem]:
+        """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``."""
+        raise NotImplementedError
+
+    def record_outcomes(
+        self, outcomes: Sequence[Outcome], runner_id: str, runner_name: str
+    ) -> None:
+        """Write a batch of outcomes and their attempt rows; a no-op for an empty batch.
+
+        Each item is written only while ``runner_id`` still holds it (an operator may have
+        canceled it, or recovery handed it on); its attempt row is written regardless: the
+        handler did run, and the history says so.
+        """
+        raise NotImplementedError
+
+    def notify(self, queue_names: Iterable[str]) -> None:
+        """Wake the runners of these queues (at commit, inside a transaction)."""
+
+    def estimated_count(self, queryset: QuerySet, exact_below: int = 100_000) -> int:
+        """A count of ``queryset`` that stays cheap on tables of millions of rows: exact on
+        tables under ``exact_below`` rows (and always on SQLite), estimated above."""
+        return queryset.count()
+
+    # ------------------------------------------------------------------ outcomes, one by one
+    def record_outcomes_one_by_one(
+        self, outcomes: list[Outcome], runner_id: str, runner_name: str
+    ) -> None:
+        """Write each outcome in its own transaction, after a batch write failed.
+
+        An outcome the database refuses is replaced by a failure saying why, so one bad value
+        costs its own item only: the others are written and the runner goes on. Outages are
+        not handled here; they propagate, and ``outcomes`` then holds just the ones not yet
+        written (each written one is removed from it), for the caller to put back.
+        """
+        for outcome in list(outcomes):
+            try:
+                with transaction.atomic(using=self.using):
+                    self.record_outcomes([outcome], runner_id, runner_name)
+            except OUTAGE_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any refusal of the values is this item's
+                logger.error("Could not store the outcome of item #%d (%r)", outcome.item_id, exc)
+                try:
+                    with transaction.atomic(using=self.using):
+                        self.record_outcomes([outcome.unstorable(exc)], runner_id, runner_name)
+                except OUTAGE_ERRORS:
+                    raise
+                except Exception:  # noqa: BLE001
+                    logger.exception(
+                        "Could not fail item #%d either; it stays running until recovery "
+                        "takes it after this runner stops",
+                        outcome.item_id,
+                    )
+            del outcomes[0]  # written (or given up on): the caller must not put it back
+
+    # ------------------------------------------------------------------ runners
+    def register_runner(
+        self, runner_id: str, hostname: str, pid: int, queues: list[str], concurrency: int
+    ) -> None:
+        Runner.objects.using(self.using).create(
+            id=runner_id, hostname=hostname, pid=pid, queues=queues, concurrency=concurrency
+        )
+
+    def heartbeat(self, runner_id: str) -> None:
+        Runner.objects.using(self.using).filter(pk=runner_id).update(heartbeat_at=timezone.now())
+
+    def mark_runner_stopped(self, runner_id: str) -> None:
+        Runner.objects.using(self.using).filter(pk=runner_id).update(stopped_at=timezone.now())
+
+    def live_runners(self) -> list[Runner]:
+        return list(Runner.objects.using(self.using).live().order_by("hostname", "pid"))
+
+    def cancel_requests(self, runner_id: str) -> list[int]:
+        """Items this runner holds that an operator asked to cancel."""
+        return list(
+            QueueItem.all_objects.using(self.using)
+            .filter(runner_id=runner_id, status=QueueItem.Status.RUNNING, cancel_requested=True)
+            .values_list("pk", flat=True)
+        )
+
+    def release(self, runner_id: str, item_ids: list[int]) -> int:
+        """Hand unfinished items back to the queue without spending an attempt on them."""
+        if not item_ids:
+            return 0
+        return (
+            QueueItem.all_objects.using(self.using)
+            .filter(pk__in=item_ids, status=QueueItem.Status.RUNNING, runner_id=runner_id)
+            .update(
+                status=QueueItem.Status.QUEUED,
+                attempts=F("attempts") - 1,
+                runner=None,
+                cancel_requested=False,
+            )
+        )
+
+    def definitions(self, ids: Iterable[int]) -> list[TaskDefinition]:
+        return list(TaskDefinition.all_objects.using(self.using).filter(pk__in=list(ids)))
+
+    # ------------------------------------------------------------------ queue switches
+    def paused_queues(self, queues: Sequence[str] | None = None) -> set[str]:
+        rows = QueueState.objects.using(self.using).filter(is_paused=True)
+        if queues is not None:
+            rows = rows.filter(name__in=list(queues))
+        return set(rows.values_list("name", flat=True))
+
+    def known_queue_names(self) -> set[str]:
+        """Queues named by definitions, queue switches and live runners: small tables only."""
+        names = set(
+            TaskDefinition.all_objects.using(self.using).values_list("queue_name", flat=True)
+        )
+        names |= set(QueueState.objects.using(self.using).values_list("name", flat=True))
+        for queues in Runner.objects.using(self.using).live().values_list("queues", flat=True):
+            names.update(queues)
+        return names
+
+    def set_queue_paused(self, name: str, paused: bool) -> None:
+        with transaction.atomic(using=self.using):
+            QueueState.objects.using(self.using).update_or_create(
+                name=name, defaults={"is_paused": paused}
+            )
+            if not paused:
+                self.notify([name])
+
+    # ------------------------------------------------------------------ housekeeping
+    def recover_stuck(self, unstuck_minutes: float) -> dict[str, int]:
+        """Give running items of dead runners back to the queue, or fail them if out of
+        attempts. A runner is dead when it has not heartbeaten for ``unstuck_minutes``; its
+        attempt counts as spent (the handler may have run), so an item that crashes its
+        runner every time cannot loop forever."""
+        now = timezone.now()
+        cutoff = now - timedelta(minutes=unstuck_minutes)
+        message = (
+            f"Runner lost: no heartbeat for {unstuck_minutes:g} minute(s) while this item ran."
+        )
+        failure = Failure("django_taskqueue.exceptions.RunnerLost", message)
+        items = QueueItem.all_objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            stuck = list(
+                items.stuck(cutoff)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values("id", "attempts", "max_attempts", "started_at", "runner_id", "queue_name")
+            )
+            if not stuck:
+                return {"requeued": 0, "failed": 0}
+            retry = [row for row in stuck if row["attempts"] < row["max_attempts"]]
+            exhausted = [row["id"] for row in stuck if row["attempts"] >= row["max_attempts"]]
+            common = {
+                "runner": None,
+                "updated_at": now,
+                "last_error": message,
+                "last_error_class": failure.class_path,
+                "last_error_message": message,
+                "cancel_requested": False,
+            }
+            running = {"status": QueueItem.Status.RUNNING}
+            items.filter(pk__in=[row["id"] for row in retry], **running).update(
+                status=QueueItem.Status.QUEUED, run_at=now, **common
+            )
+            items.filter(pk__in=exhausted, **running).update(
+                status=QueueItem.Status.FAILED, completed_at=now, **common
+            )
+            QueueItemAttempt.objects.using(self.using).bulk_create(
+                QueueItemAttempt(
+                    item_id=row["id"],
+                    number=row["attempts"],
+                    runner_name=row["runner_id"] or "",
+                    started_at=row["started_at"],
+                    finished_at=now,
+                    outcome=QueueItemAttempt.Outcome.LOST,
+                    error=message,
+                    error_class=failure.class_path,
+                    error_message=message,
+                )
+                for row in stuck
+            )
+            self.notify(row["queue_name"] for row in retry)
+        logger.warning(
+            "Recovered %d stuck item(s): %d requeued, %d failed",
+            len(stuck),
+            len(retry),
+            len(exhausted),
+        )
+        return {"requeued": len(retry), "failed": len(exhausted)}
+
+    def prune_finished(self, cutoff: datetime) -> int:
+        """Delete items that finished before ``cutoff``, with their attempt history."""
+        finished = QueueItem.all_objects.using(self.using).finished()
+        _, per_model = finished.filter(completed_at__lt=cutoff).delete()
+        return per_model.get(QueueItem._meta.label, 0)
+
+    # ------------------------------------------------------------------ operator actions
+    def transition(self, action: str, selection: QuerySet) -> TransitionResult:
+        """Apply an operator action to every item of ``selection`` it applies to.
+
+        One guarded ``UPDATE ... RETURNING`` per rule of the action (cancel has two: waiting
+        items are canceled, running ones get ``cancel_requested``), one SELECT that tells
+        the skipped items' status, and one wake-up for the queues that got work back.
+        """
+        rules = TRANSITIONS[action]
+        query = selection.using(self.using).order_by().values("pk").query
+        subquery, subquery_params = query.get_compiler(using=self.using).as_sql()
+        now = self.adapt(timezone.now())
+        changed: dict[int, str] = {}
+        with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, status, deleted_at IS NOT NULL FROM {ITEMS} WHERE id IN ({subquery})",
+                subquery_params,
+            )
+            before = {row[0]: (row[1], bool(row[2])) for row in cursor.fetchall()}
+            for rule in rules:
+                assignments, values = rule.assignments(now)
+                cursor.execute(
+                    f"UPDATE {ITEMS} SET {assignments}, updated_at = %s "
+                    f"WHERE id IN ({subquery}) AND {rule.guard} RETURNING id, queue_name",
+                    [*values, now, *subquery_params, *rule.guard_params],
+                )
+                changed.update(cursor.fetchall())
+            if rules[0].wakes_runners:
+                self.notify(set(changed.values()))
+        skipped = {
+            item_id: rules[0].refusal(item_id, *state)
+            for item_id, state in before.items()
+            if item_id not in changed
+        }
+        return TransitionResult(changed=changed, skipped=skipped)

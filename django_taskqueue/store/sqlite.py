@@ -1,0 +1,118 @@
+"""SQLite: one writer at a time, so a single ``UPDATE ... RETURNING`` is already an atomic claim.
+
+SQLite runs in-process: a statement per row costs no round trip, which is why outcomes are
+written with ``executemany``. Runners are woken by watching ``PRAGMA data_version``
+(``runner/wakeup.py``), so ``notify`` has nothing to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from .base import ATTEMPTS, DEFINITIONS, INSERTED_COLUMNS, ITEMS, QueueStore, outcome_row
+from .records import ClaimedItem, Outcome
+
+# The parameters arrive as one JSON array; json_each hands back each element's text as is.
+_INSERT = f"""
+INSERT INTO {ITEMS} ({", ".join(INSERTED_COLUMNS)})
+SELECT d.id, COALESCE(%s, d.queue_name), p.value, d.max_attempts, COALESCE(%s, d.priority),
+       %s, %s, %s
+FROM {DEFINITIONS} AS d, json_each(%s) AS p
+WHERE d.alias = %s AND d.is_active AND d.deleted_at IS NULL
+ORDER BY p.key
+RETURNING id, definition_id, queue_name, max_attempts, priority
+"""
+
+# SQLite has no LATERAL: the per-queue index walk is spelled as a UNION ALL of one ordered,
+# limited scan per queue. The unary "+" keeps run_at out of the index search; with statistics
+# SQLite would otherwise skip-scan on run_at and sort every ready row.
+_CLAIM_ONE_QUEUE = f"""
+SELECT * FROM (
+    SELECT id, priority, run_at FROM {ITEMS}
+    WHERE status = 'queued' AND deleted_at IS NULL AND queue_name = %s AND +run_at <= %s
+    ORDER BY priority DESC, run_at, id
+    LIMIT %s
+)"""
+
+_CLAIM = f"""
+UPDATE {ITEMS}
+SET status = 'running', attempts = attempts + 1, started_at = %s, updated_at = %s,
+    runner_id = %s, cancel_requested = 0
+WHERE id IN (
+    SELECT id FROM ({{per_queue}}) ORDER BY priority DESC, run_at, id LIMIT %s
+)
+RETURNING id, definition_id, queue_name, parameters, attempts, max_attempts, priority
+"""
+
+_RECORD = f"""
+UPDATE {ITEMS}
+SET status = %s, output = %s, last_error = %s, last_error_class = %s, last_error_message = %s,
+    details = details || %s, completed_at = %s, run_at = COALESCE(%s, run_at), updated_at = %s,
+    runner_id = NULL, cancel_requested = FALSE
+WHERE id = %s AND status = 'running' AND runner_id = %s
+"""
+_RECORD_ATTEMPT = f"""
+INSERT INTO {ATTEMPTS} (
+    item_id, number, runner_name, started_at, finished_at, outcome, error, error_class,
+    error_message
+)
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {ITEMS} WHERE id = %s)
+"""
+
+
+class SqliteStore(QueueStore):
+    vendor = "sqlite"
+
+    def insert_items(
+        self,
+        alias: str,
+        parameters: Sequence[str],
+        *,
+        queue_name: str | None,
+        priority: int | None,
+        run_at: datetime,
+        now: datetime,
+    ) -> list[tuple[int, int, str, int, int]] | None:
+        stamp = self.adapt(now)
+        array = f"[{','.join(parameters)}]"
+        params = [queue_name, priority, self.adapt(run_at), stamp, stamp, array, alias]
+        with self.connection.cursor() as cursor:
+            cursor.execute(_INSERT, params)
+            rows = cursor.fetchall()
+        return sorted(rows) or None  # ids grow in insertion order; RETURNING has no order
+
+    def claim(
+        self, queues: Sequence[str], limit: int, runner_id: str, now: datetime
+    ) -> list[ClaimedItem]:
+        if limit <= 0 or not queues:
+            return []
+        stamp = self.adapt(now)
+        sql = _CLAIM.format(per_queue=" UNION ALL ".join([_CLAIM_ONE_QUEUE] * len(queues)))
+        per_queue = [value for queue in queues for value in (queue, stamp, limit)]
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, [stamp, stamp, runner_id, *per_queue, limit])
+            rows = cursor.fetchall()
+        items = [ClaimedItem(*row) for row in rows]
+        items.sort(key=lambda item: (-item.priority, item.id))
+        return items
+
+    def record_outcomes(
+        self, outcomes: Sequence[Outcome], runner_id: str, runner_name: str
+    ) -> None:
+        if not outcomes:
+            return
+        rows = [self._adapted(outcome_row(o.storable())) for o in outcomes]
+        with transaction.atomic(using=self.using, savepoint=False):
+            with self.connection.cursor() as cursor:
+                cursor.executemany(_RECORD, [(*r[1:10], r[0], runner_id) for r in rows])
+                cursor.executemany(
+                    _RECORD_ATTEMPT,
+                    [(r[0], r[10], runner_name, r[12], r[9], r[11], *r[3:6], r[0]) for r in rows],
+                )
+
+    def _adapted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(self.adapt(v) if isinstance(v, datetime) else v for v in row)
