@@ -36,6 +36,8 @@ ITEM_KEYS = {
     "completed_at",
     "cancel_requested",
     "last_error",
+    "last_error_class",
+    "last_error_message",
     "details",
 }
 EVERY_PERMISSION = (

@@ -95,6 +95,33 @@ def test_timeout_is_enforced_and_recorded_as_a_failure():
     assert not Journal.objects.filter(item_id=item.pk).exists()  # interrupted before the end
 
 
+def test_a_handler_that_catches_exception_is_still_timed_out():
+    """The timeout is a ``TaskInterrupt``, a ``BaseException``: ``except Exception`` around
+    the handler's work does not swallow it (it did when TaskTimeout was an Exception)."""
+    item = enqueue_by_alias("SwallowsErrors", {"seconds": 30})
+    started = time.monotonic()
+    drain()
+    item.refresh_from_db()
+    assert item.status == "failed" and item.attempt_log.get().outcome == "timeout"
+    assert item.last_error_class == "django_taskqueue.exceptions.TaskTimeout"
+    assert time.monotonic() - started < 10
+    time.sleep(0.3)  # time for a swallowed interrupt to show
+    assert list(Journal.objects.filter(item_id=item.pk).values_list("note", flat=True)) == [
+        "start"
+    ]
+
+
+def test_failures_keep_the_class_and_message_apart_from_the_traceback():
+    item = enqueue_by_alias("AlwaysFails")
+    drain()
+    item.refresh_from_db()
+    assert item.last_error_class == "builtins.ValueError"
+    assert item.last_error_message == "this handler always fails"
+    assert item.last_error.startswith("Traceback (most recent call last):")
+    attempts = list(item.attempt_log.values_list("error_class", "error_message"))
+    assert attempts == [("builtins.ValueError", "this handler always fails")] * 2
+
+
 def test_an_async_handler_past_its_timeout_is_canceled_at_its_await(tmp_path):
     """An event loop idle in select() runs no bytecode for the interrupt to land on; the
     handler must still be stopped promptly, not when its 30 s sleep ends."""

@@ -113,7 +113,18 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (_("Log"), {"fields": ("details_block", "last_error_block", "attempt_history")}),
+        (
+            _("Log"),
+            {
+                "fields": (
+                    "details_block",
+                    "last_error_class",
+                    "last_error_message",
+                    "last_error_block",
+                    "attempt_history",
+                )
+            },
+        ),
     )
     readonly_fields = tuple(
         name

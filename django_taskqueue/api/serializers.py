@@ -41,6 +41,8 @@ def item_to_dict(item: QueueItem) -> dict[str, Any]:
         "completed_at": item.completed_at,
         "cancel_requested": item.cancel_requested,
         "last_error": item.last_error,
+        "last_error_class": item.last_error_class,
+        "last_error_message": item.last_error_message,
         "details": item.details,
     }
 

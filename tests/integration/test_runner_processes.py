@@ -147,6 +147,24 @@ def test_canceling_a_running_item_stops_its_handler(start_runner):
     assert runner.wait() == 0
 
 
+def test_a_handler_that_catches_exception_is_still_canceled(start_runner):
+    """The cancel is a ``TaskInterrupt``, a ``BaseException``: ``except Exception`` in the
+    handler does not swallow it."""
+    item = enqueue_by_alias("SwallowsErrorsUntilCanceled", {"seconds": 60})
+    runner = start_runner("tests", "--interval", "0.1")
+    wait_for(lambda: Journal.objects.filter(item_id=item.pk, note="start").exists())
+    item.refresh_from_db()
+    assert item.cancel() == "cancel requested"
+    wait_for(lambda: QueueItem.objects.get(pk=item.pk).status == "canceled", timeout=20)
+    item.refresh_from_db()
+    assert item.last_error_class == "django_taskqueue.exceptions.TaskCanceled"
+    time.sleep(0.3)  # time for a swallowed interrupt to show
+    notes = list(Journal.objects.filter(item_id=item.pk).values_list("note", flat=True))
+    assert notes == ["start"]
+    runner.signal(signal.SIGTERM)
+    assert runner.wait() == 0
+
+
 def test_canceling_a_running_async_handler_cancels_it_at_its_await(start_runner, tmp_path):
     marker = tmp_path / "marker"
     item = enqueue_by_alias("AsyncWaiter", {"seconds": 60, "marker": str(marker)})

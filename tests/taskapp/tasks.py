@@ -81,6 +81,25 @@ async def async_waiter(seconds: float, marker: str) -> str:
     return await _await_and_mark(seconds, marker)
 
 
+@handler("SwallowsErrors", queue="tests", max_attempts=1, timeout_seconds=0.5)
+@handler("SwallowsErrorsUntilCanceled", queue="tests", max_attempts=1)
+def swallows_errors(seconds: float = 30.0) -> str:
+    """Wraps its work in ``except Exception:``, as careless handlers do: the runner's timeout
+    and cancel (``TaskInterrupt``, a ``BaseException``) must still stop it."""
+    _journal("start")
+    deadline = time.monotonic() + seconds
+    swallowed = False
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except Exception:  # noqa: BLE001 - the careless pattern under test
+            if not swallowed:
+                _journal("swallowed")  # what an interrupt that is an Exception would cause
+                swallowed = True
+    _journal("end")
+    return "ran to the end"
+
+
 @handler("SlowRecord", queue="tests", max_attempts=3)
 def slow_record(seconds: float = 1.0) -> str:
     _journal("start")
