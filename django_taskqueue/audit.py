@@ -68,6 +68,5 @@ def record(actor: Actor | None, model: type, changes: Iterable[tuple[Any, str]],
                 change_message=message,
             )
             for object_id, repr_text in changes
-        ],
-        batch_size=2000,
+        ]
     )

@@ -69,3 +69,80 @@ def test_claim_marks_items_running_once_and_in_priority_order(runner):
     assert set(QueueItem.objects.values_list("status", "attempts", "runner")) == {
         ("running", 1, "r1")
     }
+
+
+# --------------------------------------------------------------------------- the insert path
+
+
+def statements_during(action):
+    """The statements ``action()`` sends to the queue's database, and its result."""
+    sent: list[str] = []
+
+    def spy(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        result = action()
+    return sent, result
+
+
+def test_single_and_bulk_enqueue_share_one_insert_statement():
+    from django_taskqueue import enqueue_by_alias
+
+    enqueue_by_alias("Noop")  # the definition row exists from here on
+    single, item = statements_during(lambda: enqueue_by_alias("Noop", {"n": 1}))
+    bulk, ids = statements_during(lambda: enqueue_many("Noop", [{"n": i} for i in range(500)]))
+    inserts = [sql for sql in single + bulk if sql.lstrip().startswith(("INSERT", "WITH"))]
+    assert len(single) == 1 and len(inserts) == 2
+    assert inserts[0] == inserts[1]  # the same statement, whatever the number of rows
+    assert len(ids) == 500 and ids == sorted(ids) and item.pk < ids[0]
+    values = list(QueueItem.objects.filter(pk__in=ids).order_by("id").values_list("parameters"))
+    assert values == [({"n": i},) for i in range(500)]
+    if connection.vendor == "postgresql":
+        assert "pg_notify" in inserts[0]  # the wake-up travels in the same statement
+
+
+def test_columns_the_insert_does_not_name_get_their_database_default():
+    from django_taskqueue.store.base import DATABASE_DEFAULTED_COLUMNS, INSERTED_COLUMNS
+
+    item = QueueItem.objects.get(pk=enqueue_many("Noop", [{}])[0])
+    assert (item.status, item.attempts, item.details, item.last_error_class) == (
+        "queued",
+        0,
+        "",
+        "",
+    )
+    assert "status" in DATABASE_DEFAULTED_COLUMNS and "status" not in INSERTED_COLUMNS
+
+
+# --------------------------------------------------------------------------- operator actions
+
+
+def test_a_transition_changes_what_it_applies_to_and_says_why_it_skipped_the_rest():
+    queued, running, done = enqueue_many("Noop", [{}] * 3)
+    QueueItem.objects.filter(pk=running).update(status="running")
+    QueueItem.objects.filter(pk=done).update(status="success")
+    result = get_store().transition("pause", QueueItem.objects.all())
+    assert result.changed == {queued: "tests"}
+    assert result.skipped == {
+        running: f"Cannot pause item #{running}: it is running.",
+        done: f"Cannot pause item #{done}: it is success.",
+    }
+    cancel = get_store().transition("cancel", QueueItem.objects.all())
+    assert set(cancel.changed) == {queued, running} and set(cancel.skipped) == {done}
+    assert QueueItem.objects.get(pk=running).cancel_requested  # the runner's to stop
+
+
+def test_a_bulk_requeue_of_10000_items_is_a_handful_of_statements():
+    ids = enqueue_many("Noop", [{}] * 10_000)
+    QueueItem.objects.filter(pk__in=ids).update(status="failed", attempts=3)
+    sent, result = statements_during(
+        lambda: get_store().transition("requeue", QueueItem.objects.filter(status="failed"))
+    )
+    assert len(result.changed) == 10_000 and not result.skipped
+    assert set(QueueItem.objects.values_list("status", "attempts")) == {("queued", 0)}
+    # SELECT of the selection, one UPDATE, and on PostgreSQL one NOTIFY; SAVEPOINTs aside.
+    work = [sql for sql in sent if not sql.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(work) <= 3, work
+    print(f"10,000-item requeue: {len(sent)} statements ({len(work)} without savepoints)")

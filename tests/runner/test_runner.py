@@ -106,9 +106,7 @@ def test_a_handler_that_catches_exception_is_still_timed_out():
     assert item.last_error_class == "django_taskqueue.exceptions.TaskTimeout"
     assert time.monotonic() - started < 10
     time.sleep(0.3)  # time for a swallowed interrupt to show
-    assert list(Journal.objects.filter(item_id=item.pk).values_list("note", flat=True)) == [
-        "start"
-    ]
+    assert list(Journal.objects.filter(item_id=item.pk).values_list("note", flat=True)) == ["start"]
 
 
 def test_failures_keep_the_class_and_message_apart_from_the_traceback():
