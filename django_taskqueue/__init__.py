@@ -25,6 +25,8 @@ _EXPORTS = {
     "HandlerNotFound": "exceptions",
     "TaskCanceled": "exceptions",
     "TaskTimeout": "exceptions",
+    "TaskInterrupt": "exceptions",
+    "InvalidValue": "exceptions",
 }
 
 __all__ = sorted(_EXPORTS)

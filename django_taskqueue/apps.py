@@ -8,6 +8,8 @@ class TaskQueueConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks
+
         # Handlers register themselves when their app's tasks.py is imported.
         autodiscover_modules("tasks")
         # Runner processes never create the django.tasks backend, yet must run its work.

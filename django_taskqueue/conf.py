@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_DAYS": 30,
     # HTTP API: bearer JWT (HS256) secret, defaulting to SECRET_KEY, and token lifetime.
     "API_JWT_SECRET": None,
+    # HTTP API: the one signing algorithm tokens must use (HS256, HS384 or HS512).
+    "API_JWT_ALGORITHM": "HS256",
     "API_JWT_LIFETIME_SECONDS": 3600,
     # HTTP API: /health and /metrics need the view_queueitem permission unless made public
     # here, for load balancers and Prometheus scrapers that cannot send a token.

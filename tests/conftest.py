@@ -12,7 +12,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
+
+from django_taskqueue.models import QueueItem
+from django_taskqueue.runner import QueueRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,10 +24,10 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"DATABASE_URL={os.environ.get('DATABASE_URL', '(default SQLite file)')}"
 
 
-def test_database_url() -> str:
-    """A DATABASE_URL that points a child process at the database this test is using."""
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
+def database_url(alias: str = "default") -> str:
+    """A database URL that points a child process at the test database of ``alias``."""
+    settings = connections[alias].settings_dict
+    if connections[alias].vendor == "sqlite":
         return f"sqlite:///{Path(settings['NAME']).resolve()}"
     auth = quote(settings["USER"] or "")
     if settings.get("PASSWORD"):
@@ -42,6 +45,17 @@ def wait_for(predicate: Callable[[], object], timeout: float = 30.0, step: float
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(step)
+
+
+def drain(queues=("tests",), rounds: int = 50, **kwargs) -> None:
+    """Burst-run until no item is queued or running (retries wait out their backoff)."""
+    kwargs.setdefault("interval", 0.05)
+    for _ in range(rounds):
+        QueueRunner(list(queues), burst=True, **kwargs).run()
+        if not QueueItem.objects.filter(status__in=["queued", "running"]).exists():
+            return
+        time.sleep(0.1)
+    raise AssertionError("queue did not drain")
 
 
 class RunnerProcess:
@@ -93,7 +107,7 @@ class RunnerProcess:
 @pytest.fixture
 def runner_env() -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
-    env["DATABASE_URL"] = test_database_url()
+    env["DATABASE_URL"] = database_url()
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT from RunnerProcess.wait dumps every thread
     return env

@@ -2,9 +2,16 @@
 
 ``DATABASE_URL`` picks the database, as in the example. Runner processes started by tests
 connect to the test database, so SQLite tests use a file, never ``:memory:``.
+
+A second alias, ``queue``, on the same engine, serves the tests of a dedicated queue
+database (``TASKQUEUE["DATABASE"]``); ``QUEUE_DATABASE_URL`` and ``TASKQUEUE_TEST_DATABASE``
+point runner processes at it.
 """
 
+import copy
 import os
+
+import environ
 
 from example_project.settings import *  # noqa: F403
 from example_project.settings import BASE_DIR, DATABASES, INSTALLED_APPS, VAR_DIR
@@ -12,11 +19,21 @@ from example_project.settings import BASE_DIR, DATABASES, INSTALLED_APPS, VAR_DI
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+if os.environ.get("QUEUE_DATABASE_URL"):
+    DATABASES["queue"] = {
+        **DATABASES["default"],
+        **environ.Env.db_url_config(os.environ["QUEUE_DATABASE_URL"]),
+    }
+else:
+    DATABASES["queue"] = copy.deepcopy(DATABASES["default"])
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+    DATABASES["queue"]["TEST"] = {"NAME": str(VAR_DIR / f"test-queue-{os.getpid()}.sqlite3")}
 else:
     # One test database per pytest process, so parallel runs never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_django_taskqueue_{os.getpid()}"}
+    DATABASES["queue"]["TEST"] = {"NAME": f"test_django_taskqueue_queue_{os.getpid()}"}
+DATABASE_ROUTERS = ["tests.routers.EverywhereInTestsRouter"]
 
 TASKQUEUE = {
     "DEFAULT_RETRY_BACKOFF_SECONDS": 0.1,
@@ -25,6 +42,7 @@ TASKQUEUE = {
     "HANDLERS": {
         "BrokenImport": "tests.taskapp.missing_module.handler",
     },
+    "DATABASE": os.environ.get("TASKQUEUE_TEST_DATABASE", "default"),
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 del BASE_DIR

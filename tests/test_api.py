@@ -12,7 +12,6 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from django_taskqueue.actions import set_queue_paused
-from django_taskqueue.api.metrics import escape_label_value
 from django_taskqueue.enqueue import enqueue_by_alias, enqueue_many
 from django_taskqueue.models import QueueItem, Runner, TaskDefinition
 
@@ -481,7 +480,7 @@ SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="(?:[^"\\\n]|\\[\\"n])*",?)+\})? -?[0-
 def metric_lines(api: Client) -> list[str]:
     response = api.get("/tasks/metrics")
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert response["Content-Type"].startswith("text/plain; version=")
     text = response.content.decode()
     assert text.endswith("\n")
     lines = text.splitlines()
@@ -497,13 +496,13 @@ def test_metrics_expose_counts_runners_and_ages(api):
     failed = enqueue_by_alias("Noop")
     QueueItem.objects.filter(pk=failed.pk).update(status="failed", completed_at=timezone.now())
     lines = metric_lines(api)
-    assert 'taskqueue_items{queue="tests",status="queued"} 2' in lines
-    assert 'taskqueue_items{queue="tests",status="failed"} 1' in lines
-    assert 'taskqueue_items{queue="tests",status="running"} 0' in lines
-    assert 'taskqueue_items_finished_recent{queue="tests"} 1' in lines
-    assert 'taskqueue_items_failed_last_hour{queue="tests"} 1' in lines
-    assert 'taskqueue_queue_paused{queue="tests"} 0' in lines
-    assert "taskqueue_runners_live 1" in lines
+    assert 'taskqueue_items{queue="tests",status="queued"} 2.0' in lines
+    assert 'taskqueue_items{queue="tests",status="failed"} 1.0' in lines
+    assert 'taskqueue_items{queue="tests",status="running"} 0.0' in lines
+    assert 'taskqueue_items_finished_recent{queue="tests"} 1.0' in lines
+    assert 'taskqueue_items_failed_last_hour{queue="tests"} 1.0' in lines
+    assert 'taskqueue_queue_paused{queue="tests"} 0.0' in lines
+    assert "taskqueue_runners_live 1.0" in lines
     (age,) = [line for line in lines if line.startswith("taskqueue_oldest_queued_age_seconds")]
     assert 29 <= float(age.split()[-1]) < 300
     assert "# TYPE taskqueue_items gauge" in lines
@@ -515,13 +514,30 @@ def test_metrics_escape_label_values(api):
     item = enqueue_by_alias("Noop")
     QueueItem.objects.filter(pk=item.pk).update(queue_name='we"ird\\queue\nname')
     lines = metric_lines(api)
-    assert 'taskqueue_items{queue="we\\"ird\\\\queue\\nname",status="queued"} 1' in lines
-
-
-def test_escape_label_value():
-    assert escape_label_value('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
-    assert escape_label_value("plain") == "plain"
+    assert 'taskqueue_items{queue="we\\"ird\\\\queue\\nname",status="queued"} 1.0' in lines
 
 
 def test_metrics_with_no_queues_still_report_runners(api):
-    assert "taskqueue_runners_live 0" in metric_lines(api)
+    assert "taskqueue_runners_live 0.0" in metric_lines(api)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_metrics_have_run_time_and_wait_histograms_per_queue_and_alias(api):
+    from tests.conftest import drain
+
+    enqueue_many("Record", [{"value": n} for n in range(3)])
+    enqueue_by_alias("Record", {"sleep": 0.2})
+    drain()
+    lines = metric_lines(api)
+    run = [line for line in lines if line.startswith("taskqueue_run_duration_seconds")]
+    assert (
+        'taskqueue_run_duration_seconds_bucket{alias="Record",le="+Inf",queue="tests"} 4.0' in run
+    )
+    slow = 'taskqueue_run_duration_seconds_bucket{alias="Record",le="0.1",queue="tests"} '
+    (under_100ms,) = [line for line in run if line.startswith(slow)]
+    assert float(under_100ms.split()[-1]) == 3.0  # the 0.2 s item is in a later bucket
+    (total,) = [line for line in run if line.startswith("taskqueue_run_duration_seconds_gsum")]
+    assert 0.2 <= float(total.split()[-1]) < 5
+    wait = 'taskqueue_queue_wait_seconds_bucket{alias="Record",le="+Inf",queue="tests"} 4.0'
+    assert wait in lines
+    assert "# TYPE taskqueue_run_duration_seconds histogram" in lines

@@ -19,8 +19,7 @@ from django_taskqueue import enqueue_by_alias
 from django_taskqueue.models import QueueItem, TaskDefinition
 from django_taskqueue.registry import unregister
 from django_taskqueue.runner import QueueRunner
-from tests.conftest import ROOT, wait_for
-from tests.test_runner import drain
+from tests.conftest import ROOT, drain, wait_for
 
 HAS_DJANGO_TASKS = django.VERSION >= (6, 0)
 needs_django_tasks = pytest.mark.skipif(

@@ -19,7 +19,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from ..actions import REQUIRED_PERMISSION
 from ..conf import app_settings
-from . import jwt
+from . import tokens
 from .errors import ApiError
 from .serializers import request_body
 
@@ -41,7 +41,7 @@ def mint_token(user: Any, lifetime_seconds: int | None = None) -> str:
     lifetime = lifetime_seconds or app_settings.API_JWT_LIFETIME_SECONDS
     issued_at = int(time.time())
     claims = {"sub": str(user.pk), "iat": issued_at, "exp": issued_at + int(lifetime)}
-    return jwt.encode(claims, token_secret())
+    return tokens.encode(claims, token_secret())
 
 
 def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
@@ -55,8 +55,8 @@ def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
 
 def _user_from_token(token: str) -> Any:
     try:
-        claims = jwt.decode(token, token_secret())
-    except jwt.InvalidToken as exc:
+        claims = tokens.decode(token, token_secret())
+    except tokens.InvalidToken as exc:
         raise _unauthorized(str(exc), invalid_token=True) from exc
     user_model = get_user_model()
     try:

@@ -1,86 +1,128 @@
-"""Prometheus text exposition (format 0.0.4) of the numbers in ``stats.queue_overview()``.
+"""``/metrics``: the numbers of ``stats`` in Prometheus' format, through ``prometheus_client``.
 
-Everything is read from the database at scrape time, so every metric is a gauge: the
-finished/failed figures are counts over a recent window, not monotonic counters (pruning and
-requeues would make counters go backwards).
+Everything is read from the database at scrape time, by whichever web process answers, so
+the families are gauges: finished and failed figures are counts over a recent window, not
+monotonic counters (pruning and requeues would make counters go backwards). The run-time and
+queue-wait histograms are gauge histograms over the same window: ``histogram_quantile()``
+applies to their ``_bucket`` series directly, without ``rate()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
 from ..stats import QueueOverview
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Seconds; the last bucket, +Inf, is implied.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+HISTOGRAMS = {
+    "run": (
+        "taskqueue_run_duration_seconds",
+        "Run time of the attempts that finished in the window, by queue and alias.",
+    ),
+    "wait": (
+        "taskqueue_queue_wait_seconds",
+        "Time from enqueue to the start of the first attempt, for first attempts that "
+        "finished in the window, by queue and alias.",
+    ),
+}
 
 
-def escape_label_value(value: str) -> str:
-    """Backslash, double quote and line feed are the characters the format requires escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class QueueCollector:
+    """One scrape's worth of families, from numbers already read."""
 
+    def __init__(
+        self,
+        queues: list[QueueOverview],
+        live_runners: int,
+        window_minutes: int,
+        histograms: list[dict[str, Any]],
+    ) -> None:
+        self.queues = queues
+        self.live_runners = live_runners
+        self.window_minutes = window_minutes
+        self.histograms = histograms
 
-def _sample(name: str, labels: dict[str, str], value: float) -> str:
-    # repr() keeps every digit (":g" would round large counts); the format accepts both forms.
-    number = repr(value)
-    if labels:
-        text = ",".join(f'{key}="{escape_label_value(val)}"' for key, val in labels.items())
-        return f"{name}{{{text}}} {number}"
-    return f"{name} {number}"
-
-
-def _family(name: str, help_text: str, samples: Iterable[str]) -> Iterator[str]:
-    yield f"# HELP {name} {help_text}"
-    yield f"# TYPE {name} gauge"
-    yield from samples
-
-
-def render(queues: list[QueueOverview], live_runners: int, window_minutes: int) -> str:
-    per_queue: list[tuple[str, str, Callable[[QueueOverview], float]]] = [
-        (
-            "taskqueue_items_finished_recent",
-            f"Items that finished (success, failed or canceled) in the last {window_minutes} "
-            "minutes, counted from completed_at; a window count, not a total.",
-            lambda q: q.completed_last_window,
-        ),
-        (
-            "taskqueue_items_failed_last_hour",
-            "Items that failed for good in the last hour; a window count, not a total.",
-            lambda q: q.failed_last_hour,
-        ),
-        (
-            "taskqueue_items_stuck",
-            "Running items whose runner stopped heartbeating.",
-            lambda q: q.stuck,
-        ),
-        (
-            "taskqueue_oldest_queued_age_seconds",
-            "Age of the oldest item that is due and waiting; 0 when none is waiting.",
-            lambda q: round(q.oldest_queued_age_seconds or 0.0, 3),
-        ),
-        (
-            "taskqueue_queue_paused",
-            "1 when the queue is paused (runners do not claim from it), else 0.",
-            lambda q: int(q.paused),
-        ),
-    ]
-    lines = list(
-        _family(
+    def collect(self) -> Iterator[Metric]:
+        items = GaugeMetricFamily(
             "taskqueue_items",
             "Items in the queue table by queue and status (soft-deleted items excluded).",
+            labels=["queue", "status"],
+        )
+        for queue in self.queues:
+            for status, count in queue.counts.items():
+                items.add_metric([queue.name, status], count)
+        yield items
+        per_queue = (
             (
-                _sample("taskqueue_items", {"queue": q.name, "status": status}, count)
-                for q in queues
-                for status, count in q.counts.items()
+                "taskqueue_items_finished_recent",
+                f"Items that finished (success, failed or canceled) in the last "
+                f"{self.window_minutes} minutes; a window count, not a total.",
+                lambda q: q.completed_last_window,
+            ),
+            (
+                "taskqueue_items_failed_last_hour",
+                "Items that failed for good in the last hour; a window count, not a total.",
+                lambda q: q.failed_last_hour,
+            ),
+            (
+                "taskqueue_items_stuck",
+                "Running items whose runner stopped heartbeating.",
+                lambda q: q.stuck,
+            ),
+            (
+                "taskqueue_oldest_queued_age_seconds",
+                "Age of the oldest item that is due and waiting; 0 when none is waiting.",
+                lambda q: round(q.oldest_queued_age_seconds or 0.0, 3),
+            ),
+            (
+                "taskqueue_queue_paused",
+                "1 when the queue is paused (runners do not claim from it), else 0.",
+                lambda q: int(q.paused),
             ),
         )
-    )
-    for name, help_text, value_of in per_queue:
-        lines += _family(
-            name, help_text, (_sample(name, {"queue": q.name}, value_of(q)) for q in queues)
+        for name, documentation, value_of in per_queue:
+            family = GaugeMetricFamily(name, documentation, labels=["queue"])
+            for queue in self.queues:
+                family.add_metric([queue.name], value_of(queue))
+            yield family
+        yield GaugeMetricFamily(
+            "taskqueue_runners_live",
+            "Runner processes with a recent heartbeat.",
+            value=self.live_runners,
         )
-    lines += _family(
-        "taskqueue_runners_live",
-        "Runner processes with a recent heartbeat.",
-        [_sample("taskqueue_runners_live", {}, live_runners)],
-    )
-    return "\n".join(lines) + "\n"
+        yield from self._histograms()
+
+    def _histograms(self) -> Iterator[Metric]:
+        for kind, (name, documentation) in HISTOGRAMS.items():
+            family = GaugeHistogramMetricFamily(name, documentation, labels=["queue", "alias"])
+            for row in self.histograms:
+                if row["histogram"] != kind:
+                    continue
+                buckets = [
+                    (_le(bound), count)
+                    for bound, count in zip(BUCKETS, row["buckets"], strict=True)
+                ]
+                buckets.append(("+Inf", row["count"]))
+                family.add_metric([row["queue"], row["alias"]], buckets, gsum_value=row["sum"])
+            yield family
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+def render(
+    queues: list[QueueOverview],
+    live_runners: int,
+    window_minutes: int,
+    histograms: list[dict[str, Any]],
+) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(QueueCollector(queues, live_runners, window_minutes, histograms))  # type: ignore[arg-type]
+    return generate_latest(registry)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from ..actions import apply_action
@@ -24,6 +26,7 @@ from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
 from ..models import QueueItem
 from ..stats import live_runners, queue_overview
+from ..store import get_store
 from ..validation import parse_item_id, shown
 from . import metrics as prometheus
 from .auth import Requirement, authenticate, can_apply, can_enqueue, can_view
@@ -177,10 +180,12 @@ def health(request: HttpRequest) -> HttpResponse:
 
 @api_view(GET=can_view, public_when=lambda: app_settings.API_METRICS_PUBLIC)
 def metrics(request: HttpRequest) -> HttpResponse:
+    since = timezone.now() - timedelta(minutes=METRICS_WINDOW_MINUTES)
     text = prometheus.render(
         queue_overview(window_minutes=METRICS_WINDOW_MINUTES),
         len(live_runners()),
         METRICS_WINDOW_MINUTES,
+        get_store().attempt_histograms(since, prometheus.BUCKETS),
     )
     return HttpResponse(text, content_type=prometheus.CONTENT_TYPE)
 

@@ -6,12 +6,14 @@ A handful of grouped queries whatever the number of queues, each served by the
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Count, Min
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
 from django.db.models.functions import TruncMinute
 
-from ..models import QueueItem, QueueState
+from ..models import QueueItem, QueueItemAttempt, QueueState
 
 
 class QueueStatistics:
@@ -69,3 +71,41 @@ class QueueStatistics:
         return dict(
             self._alive().stuck(cutoff).values_list("queue_name").annotate(n=Count("id")).order_by()
         )
+
+    def attempt_histograms(self, since: datetime, buckets: Sequence[float]) -> list[dict[str, Any]]:
+        """Per queue and alias, for attempts finished since ``since``: how many ran within
+        each bucket's seconds (cumulative), with their count and total; and the same for the
+        wait from enqueue to the start of the first attempt."""
+        attempts = QueueItemAttempt.objects.using(self.using).filter(
+            finished_at__gte=since, started_at__isnull=False
+        )
+        run = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
+        wait = ExpressionWrapper(
+            F("started_at") - F("item__created_at"), output_field=DurationField()
+        )
+        rows = []
+        for name, duration, chosen in (
+            ("run", run, attempts),
+            ("wait", wait, attempts.filter(number=1)),
+        ):
+            per_bucket = {
+                f"le_{index}": Count("id", filter=Q(seconds__lte=timedelta(seconds=bound)))
+                for index, bound in enumerate(buckets)
+            }
+            for row in (
+                chosen.annotate(seconds=duration)
+                .values("item__queue_name", "item__definition__alias")
+                .annotate(count=Count("id"), total=Sum("seconds"), **per_bucket)
+                .order_by("item__queue_name", "item__definition__alias")
+            ):
+                rows.append(
+                    {
+                        "histogram": name,
+                        "queue": row["item__queue_name"],
+                        "alias": row["item__definition__alias"],
+                        "count": row["count"],
+                        "sum": (row["total"] or timedelta()).total_seconds(),
+                        "buckets": [row[f"le_{i}"] for i in range(len(buckets))],
+                    }
+                )
+        return rows

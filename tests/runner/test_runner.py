@@ -11,21 +11,10 @@ from django_taskqueue.actions import set_queue_paused
 from django_taskqueue.models import QueueItem, QueueItemAttempt, Runner, TaskDefinition
 from django_taskqueue.runner import QueueRunner
 from django_taskqueue.store.base import ATTEMPTS
-from tests.conftest import wait_for
+from tests.conftest import drain, wait_for
 from tests.taskapp.models import Journal
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def drain(queues=("tests",), rounds: int = 50, **kwargs) -> None:
-    """Burst-run until no item is queued or running (retries wait out their backoff)."""
-    kwargs.setdefault("interval", 0.05)
-    for _ in range(rounds):
-        QueueRunner(list(queues), burst=True, **kwargs).run()
-        if not QueueItem.objects.filter(status__in=["queued", "running"]).exists():
-            return
-        time.sleep(0.1)
-    raise AssertionError("queue did not drain")
 
 
 def test_success_stores_output_and_history():

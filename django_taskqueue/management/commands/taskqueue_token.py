@@ -8,6 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskqueue.api.auth import mint_token
+from django_taskqueue.exceptions import InvalidValue
+from django_taskqueue.validation import check_integer
+
+MAX_TOKEN_LIFETIME_SECONDS = 10 * 366 * 24 * 3600  # ten years
 
 
 class Command(BaseCommand):
@@ -24,8 +28,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         lifetime = options["lifetime"]
-        if lifetime is not None and lifetime < 1:
-            raise CommandError("--lifetime must be at least 1 second.")
+        if lifetime is not None:
+            try:
+                check_integer(lifetime, "--lifetime", 1, MAX_TOKEN_LIFETIME_SECONDS)
+            except InvalidValue as exc:
+                raise CommandError(str(exc)) from None
         user_model = get_user_model()
         try:
             user = user_model._default_manager.get_by_natural_key(options["username"])

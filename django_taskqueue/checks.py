@@ -1,0 +1,67 @@
+"""System checks (``manage.py check``): a misconfiguration is reported at start-up, not at
+the first enqueue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+from django.db import connections, router
+
+from .conf import app_settings
+from .exceptions import InvalidValue
+from .validation import check_max_attempts, check_seconds, check_timeout, validate_name
+
+
+@checks.register(checks.Tags.database, checks.Tags.compatibility)
+def check_queue_database(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from .models import QueueItem
+
+    alias = app_settings.DATABASE
+    if alias not in connections.settings:
+        return [
+            checks.Error(
+                f"TASKQUEUE['DATABASE'] is {alias!r}, which is not in DATABASES.",
+                id="django_taskqueue.E001",
+            )
+        ]
+    errors = []
+    vendor = connections[alias].vendor
+    if vendor not in ("postgresql", "sqlite"):
+        errors.append(
+            checks.Error(
+                f"The queue's database {alias!r} is {vendor}; django-taskqueue supports "
+                "PostgreSQL and SQLite.",
+                id="django_taskqueue.E002",
+            )
+        )
+    routed = router.db_for_write(QueueItem)
+    if routed != alias:
+        errors.append(
+            checks.Error(
+                f"TASKQUEUE['DATABASE'] is {alias!r} but the ORM sends the queue's models to "
+                f"{routed!r}, so the admin and the HTTP API would read another database.",
+                hint="Add 'django_taskqueue.routers.TaskQueueRouter' to DATABASE_ROUTERS.",
+                id="django_taskqueue.E003",
+            )
+        )
+    return errors
+
+
+@checks.register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The defaults new definitions are created with obey the same rules as the rows."""
+    rules = {
+        "DEFAULT_QUEUE": lambda v: validate_name(v, "queue name"),
+        "DEFAULT_MAX_ATTEMPTS": check_max_attempts,
+        "DEFAULT_RETRY_BACKOFF_SECONDS": lambda v: check_seconds(v, "the backoff"),
+        "DEFAULT_RETRY_BACKOFF_MAX_SECONDS": lambda v: check_seconds(v, "the backoff cap"),
+        "DEFAULT_TIMEOUT_SECONDS": check_timeout,
+    }
+    errors = []
+    for name, rule in rules.items():
+        try:
+            rule(getattr(app_settings, name))
+        except InvalidValue as exc:
+            errors.append(checks.Error(f"TASKQUEUE[{name!r}]: {exc}", id="django_taskqueue.E004"))
+    return errors
