@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	@python="$$(scripts/find-python 3.12)" && "$$python" -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[postgres,crontab,api,dev]"
+	$(VENV)/bin/pip install -q -e ".[postgres,crontab,api,dev,typecheck]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,6 +30,7 @@ test: venv lint
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	DATABASE_URL=$(DEMO_URL) $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 test-sqlite: venv

@@ -3,6 +3,7 @@ the first enqueue."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core import checks
@@ -25,7 +26,7 @@ def check_queue_database(app_configs: Any = None, **kwargs: Any) -> list[checks.
                 id="django_taskqueue.E001",
             )
         ]
-    errors = []
+    errors: list[checks.CheckMessage] = []
     vendor = connections[alias].vendor
     if vendor not in ("postgresql", "sqlite"):
         errors.append(
@@ -51,14 +52,14 @@ def check_queue_database(app_configs: Any = None, **kwargs: Any) -> list[checks.
 @checks.register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """The defaults new definitions are created with obey the same rules as the rows."""
-    rules = {
+    rules: dict[str, Callable[[Any], object]] = {
         "DEFAULT_QUEUE": lambda v: validate_name(v, "queue name"),
         "DEFAULT_MAX_ATTEMPTS": check_max_attempts,
         "DEFAULT_RETRY_BACKOFF_SECONDS": lambda v: check_seconds(v, "the backoff"),
         "DEFAULT_RETRY_BACKOFF_MAX_SECONDS": lambda v: check_seconds(v, "the backoff cap"),
         "DEFAULT_TIMEOUT_SECONDS": check_timeout,
     }
-    errors = []
+    errors: list[checks.CheckMessage] = []
     for name, rule in rules.items():
         try:
             rule(getattr(app_settings, name))

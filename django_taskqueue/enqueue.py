@@ -128,11 +128,16 @@ def _insert(
     """The store's insert; the definition is looked at separately only when that statement
     finds no usable row, to create it from the handler's defaults or to say why it cannot be
     used."""
-    arguments = {"queue_name": queue_name, "priority": priority, "run_at": run_at, "now": now}
-    rows = store.insert_items(alias, encoded, **arguments)
+
+    def insert() -> list[tuple[int, int, str, int, int]] | None:
+        return store.insert_items(
+            alias, encoded, queue_name=queue_name, priority=priority, run_at=run_at, now=now
+        )
+
+    rows = insert()
     if rows is None:
         TaskDefinition.objects.db_manager(store.using).for_alias(alias)  # creates, or raises
-        rows = store.insert_items(alias, encoded, **arguments)
+        rows = insert()
     if rows is None:  # deactivated or deleted between the two statements
         raise InactiveDefinition(alias)
     return rows

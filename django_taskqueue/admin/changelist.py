@@ -41,7 +41,7 @@ class RangeDateHierarchyChangeList(ChangeList):
         year, month, day = (
             self.params.get(f"{field}__{part}") for part in ("year", "month", "day")
         )
-        label = self.model._meta.get_field(field).verbose_name
+        label = getattr(self.model._meta.get_field(field), "verbose_name", field)
         context: dict[str, Any] = {"show": True, "field_name": label, "back": None}
 
         def link(**parts: Any) -> str:

@@ -36,7 +36,7 @@ class QueueRow:
     overview: QueueOverview
     chart: MinuteChart
     oldest_queued_age: str
-    status_links: list[tuple[str, str, int, str]]  # (status, label, count, url)
+    status_links: list[tuple[str, Any, int, str]]  # (status, label, count, url)
 
 
 @admin.register(QueueState)

@@ -190,22 +190,23 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("queued"), ordering="queued_count")
     def queued_count(self, definition: TaskDefinition) -> int:
-        return definition.queued_count
+        return int(getattr(definition, "queued_count", 0))
 
     @admin.display(description=_("running"), ordering="running_count")
     def running_count(self, definition: TaskDefinition) -> int:
-        return definition.running_count
+        return int(getattr(definition, "running_count", 0))
 
     @admin.display(description=_("failed"), ordering="failed_count")
     def failed_count(self, definition: TaskDefinition) -> str:
-        if not definition.failed_count:
+        failed = int(getattr(definition, "failed_count", 0))
+        if not failed:
             return "0"
         url = reverse("admin:django_taskqueue_queueitem_changelist")
         return format_html(
             '<a class="tq-failed" href="{}?status__exact=failed&definition__id__exact={}">{}</a>',
             url,
             definition.pk,
-            definition.failed_count,
+            failed,
         )
 
     @admin.display(description="")

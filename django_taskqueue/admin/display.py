@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 STYLESHEET = "django_taskqueue/admin.css"
 
 
-def status_badge(status: str, label: str) -> SafeString:
+def status_badge(status: str, label: Any) -> SafeString:
     """A coloured pill; the colour comes from the ``tq-status-<status>`` CSS class."""
     return format_html('<span class="tq-badge tq-status-{}">{}</span>', status, label)
 

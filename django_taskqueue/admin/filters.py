@@ -40,7 +40,7 @@ class DeletedFilter(admin.SimpleListFilter):
     title = _("deleted")
     parameter_name = "deleted"
 
-    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, Any]]:
         return [("only", _("Deleted only")), ("all", _("Deleted and not deleted"))]
 
     def choices(self, changelist: Any) -> Any:
@@ -70,8 +70,9 @@ class QueueNameFilter(admin.SimpleListFilter):
 
     def lookups(self, request: Any, model_admin: Any) -> list[tuple[str, str]]:
         names = get_store().known_queue_names()
-        if self.value():
-            names.add(self.value())
+        chosen = self.value()
+        if chosen:
+            names.add(chosen)
         return [(name, name) for name in sorted(names)]
 
     def queryset(self, request: Any, queryset: QuerySet) -> QuerySet:

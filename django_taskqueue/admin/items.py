@@ -7,7 +7,7 @@ reports what changed and what was skipped. Fields a runner owns are never editab
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -22,6 +22,7 @@ from ..actions import REQUIRED_PERMISSION, apply_action
 from ..audit import Actor
 from ..exceptions import InvalidValue
 from ..models import QueueItem
+from ..store import get_store
 from ..validation import parse_item_id
 from .changelist import RangeDateHierarchyChangeList
 from .display import (
@@ -39,12 +40,15 @@ from .filters import (
     QueueNameFilter,
 )
 
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
+
 # What an operator may change, and only while the item waits: where and when it runs.
 OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
 EDITABLE_STATUSES = (QueueItem.Status.QUEUED, QueueItem.Status.PAUSED)
 
 
-def _operator_action(name: str, description: str) -> Callable[..., None]:
+def _operator_action(name: str, description: str | _StrPromise) -> Callable[..., None]:
     """An admin action running ``apply_action(name)``, offered only with its permission.
 
     ``REQUIRED_PERMISSION`` maps e.g. ``run_now`` to ``requeue_queueitem``; the admin wants
@@ -129,7 +133,7 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     readonly_fields = tuple(
         name
         for _title, options in fieldsets
-        for name in options["fields"]
+        for name in cast(tuple[str, ...], options["fields"])
         if name not in OPERATOR_EDITABLE_FIELDS
     )
 
@@ -210,19 +214,14 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         """
         if not any(name in form.fields for name in OPERATOR_EDITABLE_FIELDS):
             if any(name in request.POST for name in OPERATOR_EDITABLE_FIELDS):
-                obj._edit_rejected = True  # read by response_change
+                obj.__dict__["_edit_rejected"] = True  # read by response_change
             return
         changes = {name: getattr(obj, name) for name in form.changed_data}
-        if not changes:
-            return
-        updated = QueueItem.all_objects.filter(
-            pk=obj.pk, status__in=EDITABLE_STATUSES, deleted_at__isnull=True
-        ).update(**changes, updated_at=timezone.now())
-        if not updated:
-            obj._edit_rejected = True
+        if changes and not get_store().edit_waiting_item(obj.pk, changes):
+            obj.__dict__["_edit_rejected"] = True
 
     def response_change(self, request: HttpRequest, obj: QueueItem) -> HttpResponse:
-        if getattr(obj, "_edit_rejected", False):
+        if obj.__dict__.get("_edit_rejected"):
             obj.refresh_from_db()
             self.message_user(
                 request,
@@ -240,7 +239,7 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def colored_status(self, item: QueueItem) -> str:
-        label = item.get_status_display()
+        label: str | _StrPromise = item.get_status_display()
         if item.cancel_requested and item.status == QueueItem.Status.RUNNING:
             label = _("Canceling")
         if item.deleted_at is not None:

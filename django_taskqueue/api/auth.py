@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 
 from ..actions import REQUIRED_PERMISSION
@@ -72,14 +72,19 @@ def _user_from_token(token: str) -> Any:
 class _CsrfCheck(CsrfViewMiddleware):
     """Django's own CSRF check, run on demand, answering with the reason instead of a page."""
 
-    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+    def _reject(self, request: HttpRequest, reason: str) -> Any:
         return reason
 
 
+def _no_response(request: HttpRequest) -> HttpResponse:
+    """The view the CSRF check would guard: never called, the check only reads the request."""
+    raise AssertionError("not a view")
+
+
 def _enforce_csrf(request: HttpRequest) -> None:
-    check = _CsrfCheck(lambda request: None)
+    check = _CsrfCheck(_no_response)
     check.process_request(request)
-    reason = check.process_view(request, None, (), {})
+    reason = check.process_view(request, _no_response, (), {})
     if reason:
         raise ApiError(403, "csrf_failed", f"CSRF verification failed: {reason}")
 

@@ -124,5 +124,5 @@ def render(
     histograms: list[dict[str, Any]],
 ) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(queues, live_runners, window_minutes, histograms))  # type: ignore[arg-type]
+    registry.register(QueueCollector(queues, live_runners, window_minutes, histograms))
     return generate_latest(registry)

@@ -169,7 +169,7 @@ def list_query(params: QueryDict) -> ListQuery:
     alias = params.get("alias") or None
     limit = DEFAULT_PAGE_SIZE
     if params.get("limit"):
-        limit = _positive_int(params["limit"], "limit")
+        limit = _positive_int(str(params.get("limit")), "limit")
         if limit > MAX_PAGE_SIZE:
             raise _invalid(f"'limit' is at most {MAX_PAGE_SIZE}.")
     cursor = params.get("cursor")

@@ -133,7 +133,7 @@ class TaskQueueBackend(BaseTaskBackend):
             priority=task.priority,
             run_at=task.run_after,
         )
-        result = TaskResult(
+        result: TaskResult = TaskResult(
             task=task,
             id=str(item.pk),
             status=TaskResultStatus.READY,
@@ -170,13 +170,13 @@ class TaskQueueBackend(BaseTaskBackend):
         worker_ids = [attempt.runner_name for attempt in attempts]
         if item.status == QueueItem.Status.RUNNING and item.runner is not None:
             worker_ids.append(str(item.runner))  # the attempt under way, not yet in the log
-        status = STATUS[item.status]
+        status = STATUS[QueueItem.Status(item.status)]
         backend = item.parameters.get("backend", self.alias)
         # Operators may have moved or reprioritised the item beyond what Django allows.
         priority = min(max(item.priority, TASK_MIN_PRIORITY), TASK_MAX_PRIORITY)
         valid_queue = not self.queues or item.queue_name in self.queues
         queue_name = item.queue_name if valid_queue else task.queue_name
-        result = TaskResult(
+        result: TaskResult = TaskResult(
             task=task.using(priority=priority, queue_name=queue_name, backend=backend),
             id=str(item.pk),
             status=status,

@@ -3,10 +3,13 @@ soft deletion."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+
+if TYPE_CHECKING:
+    from django.utils.functional import _StrPromise
 
 from ..validation import (
     MAX_ATTEMPTS,
@@ -19,7 +22,7 @@ from ..validation import (
 )
 
 
-def name_field(verbose_name: str, **kwargs: Any) -> models.CharField:
+def name_field(verbose_name: str | _StrPromise, **kwargs: Any) -> models.CharField:
     return models.CharField(
         verbose_name,
         max_length=100,
@@ -47,4 +50,4 @@ class AliveManager(models.Manager):
     """Default manager: soft-deleted rows are invisible unless asked for via ``all_objects``."""
 
     def get_queryset(self) -> models.QuerySet:
-        return super().get_queryset().alive()
+        return super().get_queryset().filter(deleted_at__isnull=True)

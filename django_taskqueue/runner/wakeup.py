@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable
 
 from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from ..conf import app_settings
 from ..store.postgres import CHANNEL
@@ -94,7 +95,7 @@ class SqliteChangeWatcher(threading.Thread):
         """The file to watch, or None for an in-memory or non-SQLite database."""
         connection = connections[using]
         name = str(connection.settings_dict["NAME"])
-        if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        if not isinstance(connection, SQLiteWrapper) or connection.is_in_memory_db():
             return None
         return name
 

@@ -51,7 +51,7 @@ INSERTED_COLUMNS = (
 def _columns_left_to_the_database() -> list[str]:
     """Fail at import, not in production, when a new column has no value on insert."""
     missing = [
-        field.column
+        str(field.column)
         for field in QueueItem._meta.concrete_fields
         if not field.primary_key
         and field.column not in INSERTED_COLUMNS
@@ -63,7 +63,9 @@ def _columns_left_to_the_database() -> list[str]:
             f"QueueItem column(s) {', '.join(missing)} are neither inserted by the store nor "
             "given a db_default; the enqueue INSERT would fail."
         )
-    return [f.column for f in QueueItem._meta.concrete_fields if f.column not in INSERTED_COLUMNS]
+    return [
+        str(f.column) for f in QueueItem._meta.concrete_fields if f.column not in INSERTED_COLUMNS
+    ]
 
 
 DATABASE_DEFAULTED_COLUMNS = _columns_left_to_the_database()
@@ -222,6 +224,16 @@ class QueueStore(QueueStatistics):
                 runner=None,
                 cancel_requested=False,
             )
+        )
+
+    def edit_waiting_item(self, item_id: int, changes: dict[str, Any]) -> bool:
+        """Write an operator's edit of where and when an item runs, only if it still waits
+        (a runner may have claimed it since the form was opened); whether it was written."""
+        waiting = (QueueItem.Status.QUEUED, QueueItem.Status.PAUSED)
+        return bool(
+            QueueItem.all_objects.using(self.using)
+            .filter(pk=item_id, status__in=waiting, deleted_at__isnull=True)
+            .update(**changes, updated_at=timezone.now())
         )
 
     def definitions(self, ids: Iterable[int]) -> list[TaskDefinition]:

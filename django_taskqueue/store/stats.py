@@ -92,12 +92,13 @@ class QueueStatistics:
                 f"le_{index}": Count("id", filter=Q(seconds__lte=timedelta(seconds=bound)))
                 for index, bound in enumerate(buckets)
             }
-            for row in (
+            for values in (
                 chosen.annotate(seconds=duration)
                 .values("item__queue_name", "item__definition__alias")
                 .annotate(count=Count("id"), total=Sum("seconds"), **per_bucket)
                 .order_by("item__queue_name", "item__definition__alias")
             ):
+                row: dict[str, Any] = dict(values)
                 rows.append(
                     {
                         "histogram": name,
