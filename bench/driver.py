@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if os.environ.get("BENCH_CODE_PATH"):  # an older django_taskqueue, ahead of the working tree
+    sys.path.insert(0, os.environ["BENCH_CODE_PATH"])
 
 
 def wait_started(path: Path, key: str, timeout: float) -> float:
@@ -30,7 +32,31 @@ def wait_started(path: Path, key: str, timeout: float) -> float:
     raise TimeoutError(f"latency task {key} not started within {timeout}s")
 
 
+def bare(n: int) -> dict[str, Any]:
+    """One-row INSERT + COMMIT, n times, with psycopg alone (the ``psycopg-bare`` row)."""
+    import datetime
+
+    import psycopg
+
+    from bench.peers.base import PG_DSN
+
+    dsn = PG_DSN.rsplit("/", 1)[0] + "/" + f"bench_{os.environ['BENCH_PEER'].replace('-', '_')}"
+    with psycopg.connect(dsn) as conn:
+        sql = (
+            "INSERT INTO bare_items (queue_name, parameters, run_at, created_at) "
+            "VALUES (%s, %s::jsonb, %s, %s)"
+        )
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            now = datetime.datetime.now(datetime.UTC)
+            conn.execute(sql, ["bench", "{}", now, now])
+            conn.commit()
+        return {"seconds": time.perf_counter() - t0, "client_cpu": time.process_time() - cpu0}
+
+
 def main(op: str, n: int) -> dict[str, Any]:
+    if op == "bare":
+        return bare(n)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.benchsite.settings")
     import django
 

@@ -90,7 +90,7 @@ def table(results: list[dict[str, Any]], concurrencies: list[int]) -> str:
         c1 = drains.get(concurrencies[0], {})
         cells = [r["title"], fmt(r["single"]["per_s"]), fmt((r["bulk"] or {}).get("per_s"))]
         cells += [drain_cell(drains[c]) if c in drains else "—" for c in concurrencies]
-        lat = r["latency"]
+        lat = r["latency"] or {}
         cells += [fmt(lat.get("p50_ms"), 1), fmt(lat.get("p95_ms"), 1)]
         cells += [fmt(c1.get("worker_cpu_s_per_1k"), 2), fmt(c1.get("pg_cpu_s_per_1k"), 2)]
         cells.append("yes" if noisy(r) else "no")
@@ -106,6 +106,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--items", type=int, help="override the number of items")
     parser.add_argument(
         "--repeat", type=int, default=1, help="repetitions per adapter; best figure kept"
+    )
+    parser.add_argument(
+        "--single-rounds",
+        type=int,
+        help="only single enqueue: this many rounds, the adapters interleaved in each",
     )
     parser.add_argument(
         "--quiet-timeout",
@@ -140,6 +145,14 @@ def main(argv: list[str]) -> int:
           f"logs={workdir}", flush=True)  # fmt: skip
 
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if args.single_rounds:
+        report = scenario.interleaved_single(
+            [PEERS[name](workdir) for name in names], args.items or 300, args.single_rounds
+        )
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(scenario.single_table(report))
+        return 0
     results = []
     for name in names:
         peer = PEERS[name](workdir)

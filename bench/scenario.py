@@ -131,6 +131,9 @@ def measure_once(peer: Peer, n: int, concurrencies: list[int], samples: int) -> 
     if result["bulk"]:
         print(f"   bulk enqueue:   {result['bulk']['per_s']:,.0f}/s", flush=True)
     result["drain"] = []
+    result["latency"] = None
+    if peer.enqueue_only:
+        return result
     for c in concurrencies:
         d = drain(peer, n, c, timeout=60 + n / 10)
         result["drain"].append(d)
@@ -156,7 +159,9 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "single": fastest([r["single"] for r in runs]),
         "bulk": fastest([r["bulk"] for r in runs]),
         "drain": drains,
-        "latency": min((r["latency"] for r in runs), key=lambda x: x["p50_ms"]),
+        "latency": min(
+            (r["latency"] for r in runs), key=lambda x: x["p50_ms"] if x else 0, default=None
+        ),
     }
 
 
@@ -191,3 +196,57 @@ def run_peer(
         except Exception as exc:
             print(f"   teardown of {peer.name} failed: {exc}", flush=True)
     return result
+
+
+def interleaved_single(peers: list[Peer], n: int, rounds: int) -> dict[str, Any]:
+    """Single enqueue only, ``rounds`` times, every adapter once per round in turn.
+
+    On a shared machine the rate drifts by a factor of two within minutes; interleaving
+    gives every adapter the same drift, so the medians compare where sequential runs do not.
+    """
+    rates: dict[str, list[float]] = {peer.name: [] for peer in peers}
+    for peer in peers:
+        peer.setup()
+    try:
+        for round_number in range(rounds):
+            for peer in peers:
+                peer.reset()
+                quiet()
+                rates[peer.name].append(n / peer.single_enqueue(n)["seconds"])
+            print(
+                f"   round {round_number + 1}/{rounds}: "
+                + ", ".join(f"{name} {values[-1]:,.0f}/s" for name, values in rates.items()),
+                flush=True,
+            )
+    finally:
+        for peer in peers:
+            peer.teardown()
+    return {
+        "mode": "interleaved single enqueue",
+        "items_per_round": n,
+        "rounds": rounds,
+        "loadavg_at_end": os.getloadavg(),
+        "results": [
+            {
+                "name": peer.name,
+                "title": peer.title,
+                "versions": versions(peer),
+                "per_s": rates[peer.name],
+                "median_per_s": measure.percentile(rates[peer.name], 50),
+                "best_per_s": max(rates[peer.name]),
+            }
+            for peer in peers
+        ],
+    }
+
+
+def single_table(report: dict[str, Any]) -> str:
+    results = report["results"]
+    bare = next((r for r in results if r["name"] == "psycopg-bare"), None)
+    rows = ["| adapter | median /s | best /s | median / bare |", "|---|---|---|---|"]
+    for r in results:
+        ratio = f"{r['median_per_s'] / bare['median_per_s']:.2f}" if bare else "—"
+        rows.append(
+            f"| {r['title']} | {r['median_per_s']:,.0f} | {r['best_per_s']:,.0f} | {ratio} |"
+        )
+    return "\n".join(rows)

@@ -112,6 +112,11 @@ def registered_aliases() -> set[str]:
     return set(_registry) | set(_settings_specs())
 
 
+def is_registered(alias: str) -> bool:
+    """``alias in registered_aliases()``, without building the set: enqueue's hot path."""
+    return alias in _registry or alias in (app_settings.HANDLERS or {})
+
+
 def all_specs() -> list[HandlerSpec]:
     return [get_spec(alias) for alias in sorted(registered_aliases())]
 

@@ -183,8 +183,8 @@ def encode_json(
 
 def encode_parameters(parameters: Any) -> str:
     """Validate ``parameters`` and return their JSON text; raise ``InvalidParameters``."""
-    if parameters is None:
-        parameters = {}
+    if parameters is None or (type(parameters) is dict and not parameters):
+        return "{}"
     if not isinstance(parameters, dict):
         raise InvalidParameters(
             f"Parameters must be a JSON object (a dict of keyword arguments), "

@@ -37,6 +37,7 @@ class Peer:
     done_sql: ClassVar[str]  # SELECT count(*) of successfully finished tasks
     reset_sql: ClassVar[tuple[str, ...]]  # statements emptying the queue tables
     has_bulk: ClassVar[bool] = False
+    enqueue_only: ClassVar[bool] = False  # no worker: drain and latency are not measured
     engine: ClassVar[str] = "postgresql"
     notes: ClassVar[str] = ""  # settings worth recording in the report
 

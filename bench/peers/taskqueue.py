@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any, ClassVar
 
 from bench.peers.base import Peer
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 class TaskQueue(Peer):
@@ -57,3 +62,44 @@ class TaskQueueSQLite(TaskQueue):
                 "timeout": 20,
             },
         }
+
+
+class TaskQueueBaseline(TaskQueue):
+    """Ours as it was at ``BENCH_BASELINE_REF`` (a git ref), measured in the same run as the
+    working tree, so a change's before and after share the machine's mood."""
+
+    name = "taskqueue-baseline"
+    packages = ("Django", "psycopg")
+
+    @property
+    def ref(self) -> str:
+        return os.environ.get("BENCH_BASELINE_REF", "e9bf8bf")
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"django-taskqueue at {self.ref} (before)"
+
+    @property
+    def code_path(self) -> Path:
+        return self.workdir / f"baseline-{self.ref}"
+
+    def env(self) -> dict[str, str]:
+        return {**super().env(), "BENCH_CODE_PATH": str(self.code_path)}
+
+    def setup(self) -> None:
+        """Export the ref's ``django_taskqueue`` package (no checkout, no worktree)."""
+        if not self.code_path.exists():
+            self.code_path.mkdir(parents=True)
+            archive = subprocess.run(
+                ["git", "-C", str(REPO), "archive", self.ref, "django_taskqueue"],
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            subprocess.run(
+                ["tar", "-x", "-C", str(self.code_path)],
+                input=archive.stdout,
+                check=True,
+                timeout=60,
+            )
+        super().setup()

@@ -35,6 +35,17 @@ def queue_database() -> str:
 
 def get_store(using: str | None = None) -> QueueStore:
     alias = using or queue_database()
+    store = _stores.get(alias)
+    if store is None:
+        store = _stores[alias] = _make_store(alias)
+    return store
+
+
+# Stores hold nothing but their alias, so one per alias serves the whole process.
+_stores: dict[str, QueueStore] = {}
+
+
+def _make_store(alias: str) -> QueueStore:
     if alias not in connections.settings:
         raise InvalidValue(
             f"There is no database {shown(alias)} in DATABASES (known: "
