@@ -205,6 +205,7 @@ def interleaved_single(peers: list[Peer], n: int, rounds: int) -> dict[str, Any]
     gives every adapter the same drift, so the medians compare where sequential runs do not.
     """
     rates: dict[str, list[float]] = {peer.name: [] for peer in peers}
+    cpu: dict[str, list[float]] = {peer.name: [] for peer in peers}  # client ms per enqueue
     for peer in peers:
         peer.setup()
     try:
@@ -212,7 +213,9 @@ def interleaved_single(peers: list[Peer], n: int, rounds: int) -> dict[str, Any]
             for peer in peers:
                 peer.reset()
                 quiet()
-                rates[peer.name].append(n / peer.single_enqueue(n)["seconds"])
+                out = peer.single_enqueue(n)
+                rates[peer.name].append(n / out["seconds"])
+                cpu[peer.name].append(out["client_cpu"] / n * 1000)
             print(
                 f"   round {round_number + 1}/{rounds}: "
                 + ", ".join(f"{name} {values[-1]:,.0f}/s" for name, values in rates.items()),
@@ -234,6 +237,8 @@ def interleaved_single(peers: list[Peer], n: int, rounds: int) -> dict[str, Any]
                 "per_s": rates[peer.name],
                 "median_per_s": measure.percentile(rates[peer.name], 50),
                 "best_per_s": max(rates[peer.name]),
+                "client_cpu_ms": cpu[peer.name],
+                "median_client_cpu_ms": measure.percentile(cpu[peer.name], 50),
             }
             for peer in peers
         ],
@@ -243,10 +248,14 @@ def interleaved_single(peers: list[Peer], n: int, rounds: int) -> dict[str, Any]
 def single_table(report: dict[str, Any]) -> str:
     results = report["results"]
     bare = next((r for r in results if r["name"] == "psycopg-bare"), None)
-    rows = ["| adapter | median /s | best /s | median / bare |", "|---|---|---|---|"]
+    rows = [
+        "| adapter | median /s | best /s | median / bare | client CPU ms per enqueue |",
+        "|---|---|---|---|---|",
+    ]
     for r in results:
         ratio = f"{r['median_per_s'] / bare['median_per_s']:.2f}" if bare else "—"
         rows.append(
-            f"| {r['title']} | {r['median_per_s']:,.0f} | {r['best_per_s']:,.0f} | {ratio} |"
+            f"| {r['title']} | {r['median_per_s']:,.0f} | {r['best_per_s']:,.0f} | {ratio} "
+            f"| {r['median_client_cpu_ms']:.3f} |"
         )
     return "\n".join(rows)
