@@ -16,13 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from .exceptions import InactiveDefinition, InvalidParameters, UnknownAlias
+from .jsonvalues import encode_parameters
 from .models import QueueItem, TaskDefinition
 from .registry import is_registered, registered_aliases
 from .store import QueueStore, get_store
 from .validation import (
     check_integer,
     check_priority,
-    encode_parameters,
     resolve_run_at,
     validate_name,
 )

@@ -21,10 +21,11 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .exceptions import HandlerNotFound, InvalidValue, TaskCanceled, UnstorableOutput
+from .jsonvalues import encode_json
 from .models import QueueItem, QueueItemAttempt, TaskDefinition
 from .registry import resolve_handler
 from .store.records import ClaimedItem, Failure, Outcome, UnreadableParameters, class_path
-from .validation import MAX_SECONDS, encode_json
+from .validation import MAX_SECONDS
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,12 @@ from decimal import Decimal
 import pytest
 
 from django_taskqueue.exceptions import InvalidName, InvalidParameters, InvalidValue
+from django_taskqueue.jsonvalues import MAX_JSON_DEPTH, encode_json, encode_parameters
 from django_taskqueue.validation import (
-    MAX_JSON_DEPTH,
     check_delay,
     check_integer,
     check_run_at,
     check_seconds,
-    encode_json,
-    encode_parameters,
     parse_duration,
     parse_item_id,
     shown,

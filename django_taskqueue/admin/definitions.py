@@ -20,8 +20,8 @@ from django.utils.translation import gettext_lazy as _
 
 from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
+from ..jsonvalues import decode_json_text
 from ..models import QueueItem, TaskDefinition
-from ..validation import decode_json_text
 from .display import STYLESHEET
 from .filters import CheckedLookupsMixin, DeletedFilter
 

@@ -14,8 +14,9 @@ from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 
 from ..exceptions import InvalidValue
+from ..jsonvalues import refuse_json_constant
 from ..models import QueueItem
-from ..validation import check_delay, check_run_at, refuse_json_constant, shown, validate_name
+from ..validation import check_delay, check_run_at, shown, validate_name
 from .errors import ApiError
 
 DEFAULT_PAGE_SIZE = 50

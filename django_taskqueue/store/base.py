@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -21,9 +21,10 @@ from django.db.models import NOT_PROVIDED, F, QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
-from .records import ClaimedItem, Failure, Outcome, TransitionResult
+from .housekeeping import Housekeeping
+from .records import ClaimedItem, Outcome
 from .stats import QueueStatistics
-from .transitions import TRANSITIONS
+from .transitions import ItemTransitions
 
 logger = logging.getLogger("django_taskqueue.runner")
 
@@ -93,7 +94,7 @@ def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
-class QueueStore(QueueStatistics):
+class QueueStore(QueueStatistics, Housekeeping, ItemTransitions):
     """Every statement the queue sends to one database alias."""
 
     vendor: ClassVar[str]
@@ -263,106 +264,3 @@ class QueueStore(QueueStatistics):
             )
             if not paused:
                 self.notify([name])
-
-    # ------------------------------------------------------------------ housekeeping
-    def recover_stuck(self, unstuck_minutes: float) -> dict[str, int]:
-        """Give running items of dead runners back to the queue, or fail them if out of
-        attempts. A runner is dead when it has not heartbeaten for ``unstuck_minutes``; its
-        attempt counts as spent (the handler may have run), so an item that crashes its
-        runner every time cannot loop forever."""
-        now = timezone.now()
-        cutoff = now - timedelta(minutes=unstuck_minutes)
-        message = (
-            f"Runner lost: no heartbeat for {unstuck_minutes:g} minute(s) while this item ran."
-        )
-        failure = Failure("django_taskqueue.exceptions.RunnerLost", message)
-        items = QueueItem.all_objects.using(self.using)
-        with transaction.atomic(using=self.using):
-            stuck = list(
-                items.stuck(cutoff)
-                .select_for_update(skip_locked=True, of=("self",))
-                .values("id", "attempts", "max_attempts", "started_at", "runner_id", "queue_name")
-            )
-            if not stuck:
-                return {"requeued": 0, "failed": 0}
-            retry = [row for row in stuck if row["attempts"] < row["max_attempts"]]
-            exhausted = [row["id"] for row in stuck if row["attempts"] >= row["max_attempts"]]
-            common = {
-                "runner": None,
-                "updated_at": now,
-                "last_error": message,
-                "last_error_class": failure.class_path,
-                "last_error_message": message,
-                "cancel_requested": False,
-            }
-            running = {"status": QueueItem.Status.RUNNING}
-            items.filter(pk__in=[row["id"] for row in retry], **running).update(
-                status=QueueItem.Status.QUEUED, run_at=now, **common
-            )
-            items.filter(pk__in=exhausted, **running).update(
-                status=QueueItem.Status.FAILED, completed_at=now, **common
-            )
-            QueueItemAttempt.objects.using(self.using).bulk_create(
-                QueueItemAttempt(
-                    item_id=row["id"],
-                    number=row["attempts"],
-                    runner_name=row["runner_id"] or "",
-                    started_at=row["started_at"],
-                    finished_at=now,
-                    outcome=QueueItemAttempt.Outcome.LOST,
-                    error=message,
-                    error_class=failure.class_path,
-                    error_message=message,
-                )
-                for row in stuck
-            )
-            self.notify(row["queue_name"] for row in retry)
-        logger.warning(
-            "Recovered %d stuck item(s): %d requeued, %d failed",
-            len(stuck),
-            len(retry),
-            len(exhausted),
-        )
-        return {"requeued": len(retry), "failed": len(exhausted)}
-
-    def prune_finished(self, cutoff: datetime) -> int:
-        """Delete items that finished before ``cutoff``, with their attempt history."""
-        finished = QueueItem.all_objects.using(self.using).finished()
-        _, per_model = finished.filter(completed_at__lt=cutoff).delete()
-        return per_model.get(QueueItem._meta.label, 0)
-
-    # ------------------------------------------------------------------ operator actions
-    def transition(self, action: str, selection: QuerySet) -> TransitionResult:
-        """Apply an operator action to every item of ``selection`` it applies to.
-
-        One guarded ``UPDATE ... RETURNING`` per rule of the action (cancel has two: waiting
-        items are canceled, running ones get ``cancel_requested``), one SELECT that tells
-        the skipped items' status, and one wake-up for the queues that got work back.
-        """
-        rules = TRANSITIONS[action]
-        query = selection.using(self.using).order_by().values("pk").query
-        subquery, subquery_params = query.get_compiler(using=self.using).as_sql()
-        now = self.adapt(timezone.now())
-        changed: dict[int, str] = {}
-        with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, status, deleted_at IS NOT NULL FROM {ITEMS} WHERE id IN ({subquery})",
-                subquery_params,
-            )
-            before = {row[0]: (row[1], bool(row[2])) for row in cursor.fetchall()}
-            for rule in rules:
-                assignments, values = rule.assignments(now)
-                cursor.execute(
-                    f"UPDATE {ITEMS} SET {assignments}, updated_at = %s "
-                    f"WHERE id IN ({subquery}) AND {rule.guard} RETURNING id, queue_name",
-                    [*values, now, *subquery_params, *rule.guard_params],
-                )
-                changed.update(cursor.fetchall())
-            if rules[0].wakes_runners:
-                self.notify(set(changed.values()))
-        skipped = {
-            item_id: rules[0].refusal(item_id, *state)
-            for item_id, state in before.items()
-            if item_id not in changed
-        }
-        return TransitionResult(changed=changed, skipped=skipped)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Min, Q, Sum
 from django.db.models.functions import TruncMinute
@@ -17,7 +17,10 @@ from ..models import QueueItem, QueueItemAttempt, QueueState
 
 
 class QueueStatistics:
-    using: str
+    """The statistics statements of ``QueueStore``."""
+
+    if TYPE_CHECKING:  # provided by QueueStore
+        using: str
 
     def _alive(self):  # type: ignore[no-untyped-def]
         return QueueItem.objects.using(self.using)

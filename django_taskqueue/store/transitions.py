@@ -6,8 +6,19 @@ makes an action safe against a runner claiming or finishing the same item at the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from ..models import QueueItem
+from .records import TransitionResult
+
+ITEMS = QueueItem._meta.db_table
 
 _FINISHED = ("success", "failed", "canceled")
 
@@ -89,3 +100,50 @@ TRANSITIONS: dict[str, tuple[Rule, ...]] = {
     ),
     "restore": (Rule("restore", "deleted_at IS NOT NULL", sets={"deleted_at": None}),),
 }
+
+
+class ItemTransitions:
+    """The operator actions of ``QueueStore``, one guarded statement per rule."""
+
+    if TYPE_CHECKING:  # provided by QueueStore
+        using: str
+
+        @property
+        def connection(self) -> BaseDatabaseWrapper: ...
+        def adapt(self, value: Any) -> Any: ...
+        def notify(self, queue_names: Iterable[str]) -> None: ...
+
+    def transition(self, action: str, selection: QuerySet) -> TransitionResult:
+        """Apply an operator action to every item of ``selection`` it applies to.
+
+        One guarded ``UPDATE ... RETURNING`` per rule of the action (cancel has two: waiting
+        items are canceled, running ones get ``cancel_requested``), one SELECT that tells
+        the skipped items' status, and one wake-up for the queues that got work back.
+        """
+        rules = TRANSITIONS[action]
+        query = selection.using(self.using).order_by().values("pk").query
+        subquery, subquery_params = query.get_compiler(using=self.using).as_sql()
+        now = self.adapt(timezone.now())
+        changed: dict[int, str] = {}
+        with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, status, deleted_at IS NOT NULL FROM {ITEMS} WHERE id IN ({subquery})",
+                subquery_params,
+            )
+            before = {row[0]: (row[1], bool(row[2])) for row in cursor.fetchall()}
+            for rule in rules:
+                assignments, values = rule.assignments(now)
+                cursor.execute(
+                    f"UPDATE {ITEMS} SET {assignments}, updated_at = %s "
+                    f"WHERE id IN ({subquery}) AND {rule.guard} RETURNING id, queue_name",
+                    [*values, now, *subquery_params, *rule.guard_params],
+                )
+                changed.update(cursor.fetchall())
+            if rules[0].wakes_runners:
+                self.notify(set(changed.values()))
+        skipped = {
+            item_id: rules[0].refusal(item_id, *state)
+            for item_id, state in before.items()
+            if item_id not in changed
+        }
+        return TransitionResult(changed=changed, skipped=skipped)

@@ -20,12 +20,12 @@ from django_taskqueue.audit import command_line_actor
 from django_taskqueue.definitions import sync_definitions
 from django_taskqueue.enqueue import enqueue_by_alias
 from django_taskqueue.exceptions import TaskQueueError
+from django_taskqueue.jsonvalues import decode_json_text
 from django_taskqueue.maintenance import prune_finished_items, recover_stuck_items
 from django_taskqueue.models import QueueItem, TaskDefinition
 from django_taskqueue.stats import queue_stats
 from django_taskqueue.validation import (
     check_integer,
-    decode_json_text,
     parse_duration,
     parse_item_id,
     validate_name,

@@ -1,0 +1,91 @@
+"""Housekeeping statements: recovering the items of dead runners, pruning finished items."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import QueueItem, QueueItemAttempt
+from .records import Failure
+
+logger = logging.getLogger("django_taskqueue.runner")
+
+
+class Housekeeping:
+    """The maintenance statements of ``QueueStore``."""
+
+    if TYPE_CHECKING:  # provided by QueueStore
+        using: str
+
+        def notify(self, queue_names: Iterable[str]) -> None: ...
+
+    def recover_stuck(self, unstuck_minutes: float) -> dict[str, int]:
+        """Give running items of dead runners back to the queue, or fail them if out of
+        attempts. A runner is dead when it has not heartbeaten for ``unstuck_minutes``; its
+        attempt counts as spent (the handler may have run), so an item that crashes its
+        runner every time cannot loop forever."""
+        now = timezone.now()
+        cutoff = now - timedelta(minutes=unstuck_minutes)
+        message = (
+            f"Runner lost: no heartbeat for {unstuck_minutes:g} minute(s) while this item ran."
+        )
+        failure = Failure("django_taskqueue.exceptions.RunnerLost", message)
+        items = QueueItem.all_objects.using(self.using)
+        with transaction.atomic(using=self.using):
+            stuck = list(
+                items.stuck(cutoff)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values("id", "attempts", "max_attempts", "started_at", "runner_id", "queue_name")
+            )
+            if not stuck:
+                return {"requeued": 0, "failed": 0}
+            retry = [row for row in stuck if row["attempts"] < row["max_attempts"]]
+            exhausted = [row["id"] for row in stuck if row["attempts"] >= row["max_attempts"]]
+            common = {
+                "runner": None,
+                "updated_at": now,
+                "last_error": message,
+                "last_error_class": failure.class_path,
+                "last_error_message": message,
+                "cancel_requested": False,
+            }
+            running = {"status": QueueItem.Status.RUNNING}
+            items.filter(pk__in=[row["id"] for row in retry], **running).update(
+                status=QueueItem.Status.QUEUED, run_at=now, **common
+            )
+            items.filter(pk__in=exhausted, **running).update(
+                status=QueueItem.Status.FAILED, completed_at=now, **common
+            )
+            QueueItemAttempt.objects.using(self.using).bulk_create(
+                QueueItemAttempt(
+                    item_id=row["id"],
+                    number=row["attempts"],
+                    runner_name=row["runner_id"] or "",
+                    started_at=row["started_at"],
+                    finished_at=now,
+                    outcome=QueueItemAttempt.Outcome.LOST,
+                    error=message,
+                    error_class=failure.class_path,
+                    error_message=message,
+                )
+                for row in stuck
+            )
+            self.notify(row["queue_name"] for row in retry)
+        logger.warning(
+            "Recovered %d stuck item(s): %d requeued, %d failed",
+            len(stuck),
+            len(retry),
+            len(exhausted),
+        )
+        return {"requeued": len(retry), "failed": len(exhausted)}
+
+    def prune_finished(self, cutoff: datetime) -> int:
+        """Delete items that finished before ``cutoff``, with their attempt history."""
+        finished = QueueItem.all_objects.using(self.using).finished()
+        _, per_model = finished.filter(completed_at__lt=cutoff).delete()
+        return per_model.get(QueueItem._meta.label, 0)
