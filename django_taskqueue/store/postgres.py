@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -43,22 +44,32 @@ RETURNING t.id, t.definition_id, t.queue_name, t.parameters, t.attempts, t.max_a
           t.priority
 """
 
+# The outcome columns, in the order of ``outcome_row``.
 _OUTCOME_COLUMNS = (
-    "item_id, status, output, traceback, error_class, error_message, details, completed_at,"
-    " retry_at, finished_at, attempt, outcome, started_at"
+    ("item_id", "bigint"),
+    ("status", "text"),
+    ("output", "text"),  # JSON text, cast below: its number text stays as written
+    ("traceback", "text"),
+    ("error_class", "text"),
+    ("error_message", "text"),
+    ("details", "text"),
+    ("completed_at", "timestamptz"),
+    ("retry_at", "timestamptz"),
+    ("finished_at", "timestamptz"),
+    ("attempt", "int"),
+    ("outcome", "text"),
+    ("started_at", "timestamptz"),
 )
-# The whole batch in one statement: the outcomes arrive as parallel arrays; one CTE updates
-# the items (guarded), the INSERT records the attempts.
+# The whole batch in one statement. The outcomes arrive as one JSON array of objects, which
+# json.dumps writes in C; as parallel arrays, psycopg quoted every element in Python. One CTE
+# updates the items (guarded), the INSERT records the attempts.
 _RECORD = f"""
 WITH v AS (
-    SELECT * FROM unnest(
-        %s::bigint[], %s::text[], %s::jsonb[], %s::text[], %s::text[], %s::text[], %s::text[],
-        %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::text[],
-        %s::timestamptz[]
-    ) AS v({_OUTCOME_COLUMNS})
+    SELECT * FROM jsonb_to_recordset(%s::jsonb)
+    AS v({", ".join(f"{name} {kind}" for name, kind in _OUTCOME_COLUMNS)})
 ), updated AS (
     UPDATE {ITEMS} AS t
-    SET status = v.status, output = v.output, last_error = v.traceback,
+    SET status = v.status, output = v.output::jsonb, last_error = v.traceback,
         last_error_class = v.error_class, last_error_message = v.error_message,
         details = t.details || v.details, completed_at = v.completed_at,
         run_at = COALESCE(v.retry_at, t.run_at), updated_at = v.finished_at, runner_id = NULL,
@@ -73,6 +84,7 @@ SELECT item_id, attempt, %s, started_at, finished_at, outcome, traceback, error_
        error_message
 FROM v WHERE EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
 """
+_NAMES = [name for name, _ in _OUTCOME_COLUMNS]
 
 
 class PostgresStore(QueueStore):
@@ -119,11 +131,15 @@ class PostgresStore(QueueStore):
     ) -> None:
         if not outcomes:
             return
-        rows = [outcome_row(o.storable()) for o in outcomes]
-        columns = [list(column) for column in zip(*rows, strict=True)]
+        batch = json.dumps(
+            [
+                dict(zip(_NAMES, map(_json_value, outcome_row(o.storable())), strict=True))
+                for o in outcomes
+            ]
+        )
         with transaction.atomic(using=self.using, savepoint=False):
             with self.connection.cursor() as cursor:
-                cursor.execute(_RECORD, [*columns, runner_id, runner_name])
+                cursor.execute(_RECORD, [batch, runner_id, runner_name])
 
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))
@@ -158,3 +174,7 @@ class PostgresStore(QueueStore):
         if isinstance(plan, str):
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
