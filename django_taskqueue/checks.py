@@ -9,9 +9,16 @@ from typing import Any
 from django.core import checks
 from django.db import connections, router
 
-from .conf import app_settings
+from .conf import JWT_ALGORITHMS, app_settings
 from .exceptions import InvalidValue
-from .validation import check_max_attempts, check_seconds, check_timeout, validate_name
+from .validation import (
+    check_integer,
+    check_max_attempts,
+    check_seconds,
+    check_timeout,
+    shown,
+    validate_name,
+)
 
 
 @checks.register(checks.Tags.database, checks.Tags.compatibility)
@@ -49,10 +56,23 @@ def check_queue_database(app_configs: Any = None, **kwargs: Any) -> list[checks.
     return errors
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], object]:
+    def check(value: Any) -> object:
+        if value not in choices:
+            raise InvalidValue(f"{shown(value)} is not one of {', '.join(choices)}.")
+        return value
+
+    return check
+
+
 @checks.register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The defaults new definitions are created with obey the same rules as the rows."""
+    """The defaults new definitions are created with obey the same rules as the rows, and
+    the limits and the token algorithm are usable values."""
     rules: dict[str, Callable[[Any], object]] = {
+        "MAX_PARAMETERS_BYTES": lambda v: check_integer(v, "the size", 2, 2**31 - 1),
+        "MAX_OUTPUT_BYTES": lambda v: check_integer(v, "the size", 4, 2**31 - 1),
+        "API_JWT_ALGORITHM": _one_of(JWT_ALGORITHMS),
         "DEFAULT_QUEUE": lambda v: validate_name(v, "queue name"),
         "DEFAULT_MAX_ATTEMPTS": check_max_attempts,
         "DEFAULT_RETRY_BACKOFF_SECONDS": lambda v: check_seconds(v, "the backoff"),

@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# The signing algorithms API_JWT_ALGORITHM may name: shared-secret HMACs only.
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
 class TaskQueueSettings:
     """Attribute access to the merged settings, evaluated on every read."""
 

@@ -41,6 +41,10 @@ def test_the_shipped_router_satisfies_the_check():
         {"DEFAULT_RETRY_BACKOFF_MAX_SECONDS": float("nan")},
         {"DEFAULT_TIMEOUT_SECONDS": 0},
         {"DEFAULT_QUEUE": "bad queue"},
+        {"MAX_PARAMETERS_BYTES": -1},
+        {"MAX_OUTPUT_BYTES": "10 MB"},
+        {"API_JWT_ALGORITHM": "none"},
+        {"API_JWT_ALGORITHM": "RS256"},
     ],
 )
 def test_defaults_outside_the_rules_are_errors(defaults):

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ..conf import app_settings
+from ..conf import JWT_ALGORITHMS, app_settings
 
 try:
     import jwt as pyjwt
@@ -29,7 +29,6 @@ except ImportError as exc:  # pragma: no cover - exercised by installs without t
 
 # Clock skew tolerated between the machine that minted a token and the one checking it.
 LEEWAY_SECONDS = 10
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 _SEGMENT = re.compile(r"\A[A-Za-z0-9_-]*\Z")
 
 _MESSAGES = {
@@ -46,9 +45,9 @@ class InvalidToken(ValueError):
 
 def algorithm() -> str:
     name = app_settings.API_JWT_ALGORITHM
-    if name not in HMAC_ALGORITHMS:
+    if name not in JWT_ALGORITHMS:
         raise ImproperlyConfigured(
-            f"API_JWT_ALGORITHM is {name!r}; use one of {', '.join(HMAC_ALGORITHMS)}."
+            f"API_JWT_ALGORITHM is {name!r}; use one of {', '.join(JWT_ALGORITHMS)}."
         )
     return str(name)
 

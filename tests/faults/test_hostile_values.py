@@ -402,6 +402,7 @@ BAD_COMMANDS = {
     "runqueue-grace-negative": ["runqueue", "x", "--grace-seconds", "-1"],
     "runqueue-grace-inf": ["runqueue", "x", "--grace-seconds", "inf"],
     "runqueue-queue-newline": ["runqueue", "emails\n"],
+    "runqueue-unknown-database": ["runqueue", "x", "--database", "nope"],
 }
 
 
