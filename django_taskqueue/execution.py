@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import connections
 from django.utils import timezone
@@ -119,11 +119,11 @@ def encode_output(result: object) -> str | None:
 def failure_outcome(
     item: ClaimedItem,
     definition: DefinitionInfo,
-    started_at: datetime,
     failure: Failure,
     attempt_outcome: str = QueueItemAttempt.Outcome.FAILED,
     retryable: bool = True,
     details: str = "",
+    exception: BaseException | None = None,
 ) -> Outcome:
     """A retry while attempts remain (and retrying can help), a final failure otherwise."""
     finished_at = timezone.now()
@@ -135,11 +135,12 @@ def failure_outcome(
         status=QueueItem.Status.QUEUED if retry else QueueItem.Status.FAILED,
         attempt=item.attempts,
         attempt_outcome=attempt_outcome,
-        started_at=started_at,
+        started_at=item.started_at,
         finished_at=finished_at,
         failure=failure,
         details=details,
         retry_at=finished_at + retry_delay(definition, item.attempts) if retry else None,
+        exception=exception,
     )
 
 
@@ -177,7 +178,6 @@ def execute(
     ``on_handler_exit`` runs inside the ``try`` right after the handler returns, so an
     interrupt aimed at the handler (timeout, cancel) that lands a moment late is still caught.
     """
-    started_at = timezone.now()
     _local.context = context
     try:
         func = resolve_handler(definition.alias)
@@ -192,7 +192,7 @@ def execute(
             status=QueueItem.Status.SUCCESS,
             attempt=item.attempts,
             attempt_outcome=QueueItemAttempt.Outcome.SUCCESS,
-            started_at=started_at,
+            started_at=item.started_at,
             finished_at=timezone.now(),
             output_json=output_json,
             details="".join(context.details),
@@ -203,7 +203,7 @@ def execute(
             status=QueueItem.Status.CANCELED,
             attempt=item.attempts,
             attempt_outcome=QueueItemAttempt.Outcome.CANCELED,
-            started_at=started_at,
+            started_at=item.started_at,
             finished_at=timezone.now(),
             failure=Failure(class_path(type(exc)), "Canceled by an operator while running."),
             details="".join(context.details),
@@ -213,18 +213,18 @@ def execute(
         return failure_outcome(
             item,
             definition,
-            started_at,
             Failure.from_exception(exc),
             retryable=False,
             details="".join(context.details),
+            exception=exc,
         )
     except BaseException as exc:  # noqa: BLE001 - SystemExit, MemoryError, anything: it fails
         return failure_outcome(
             item,
             definition,
-            started_at,
             Failure.from_exception(exc),
             details="".join(context.details),
+            exception=exc,
         )
     finally:
         _local.context = None

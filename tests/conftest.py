@@ -136,3 +136,19 @@ def _database_is_the_one_asked_for(django_db_blocker: object) -> None:
     """Under ``make test-postgres`` a missing PostgreSQL must fail the run, never skip it."""
     if os.environ.get("TASKQUEUE_REQUIRE_POSTGRES") and connection.vendor != "postgresql":
         pytest.exit("TASKQUEUE_REQUIRE_POSTGRES is set but the database is not PostgreSQL", 2)
+
+
+@pytest.fixture
+def tasks_backend():
+    """``TASKS`` routed to our backend for one test (Django 6.0+); its handler is unregistered
+    afterwards."""
+    from django.tasks import task_backends
+    from django.test import override_settings
+
+    from django_taskqueue.backends.tasks import TASK_ALIAS
+    from django_taskqueue.registry import unregister
+    from tests.django_tasks_settings import TASKS
+
+    with override_settings(TASKS=TASKS):
+        yield task_backends["default"]
+    unregister(TASK_ALIAS)

@@ -196,3 +196,18 @@ def test_every_runqueue_option_is_documented() -> None:
     text = (DOCS / "runners.md").read_text(encoding="utf-8")
     missing = sorted(o for o in options if not re.search(rf"{re.escape(o)}(?![\w-])", text))
     assert missing == []
+
+
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def python_block_defining(text: str) -> str:
+    """The one Python block in the docs that contains ``text``, to be run by a test."""
+    blocks = [
+        block
+        for page in PAGES
+        for block in PYTHON_BLOCK.findall(page.read_text(encoding="utf-8"))
+        if text in block
+    ]
+    assert len(blocks) == 1, f"{len(blocks)} Python blocks in the docs contain {text!r}"
+    return blocks[0]

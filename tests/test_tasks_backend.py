@@ -12,12 +12,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core import mail
 from django.db import connections
-from django.test import override_settings
 from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias
 from django_taskqueue.models import QueueItem, TaskDefinition
-from django_taskqueue.registry import unregister
 from django_taskqueue.runner import QueueRunner
 from tests.conftest import ROOT, drain, wait_for
 
@@ -27,22 +25,14 @@ needs_django_tasks = pytest.mark.skipif(
 )
 
 if HAS_DJANGO_TASKS:
-    from django.tasks import TaskResultStatus, task_backends
+    from django.tasks import TaskResultStatus
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist, TaskResultMismatch
 
-    from django_taskqueue.backends.tasks import TASK_ALIAS, TaskQueueBackend, _signer
-    from tests.django_tasks_settings import TASKS
+    from django_taskqueue.backends.task_runs import signer
+    from django_taskqueue.backends.tasks import TASK_ALIAS, TaskQueueBackend
     from tests.taskapp import django_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def tasks_backend():
-    """TASKS routed to our backend for one test; its handler is unregistered afterwards."""
-    with override_settings(TASKS=TASKS):
-        yield task_backends["default"]
-    unregister(TASK_ALIAS)
 
 
 def run_all() -> None:
@@ -88,7 +78,7 @@ def test_enqueue_stores_one_ready_item_and_get_result_reads_it_back(tasks_backen
     assert item.definition.alias == TASK_ALIAS
     assert (item.queue_name, item.priority, item.status) == ("default", 0, "queued")
     assert item.parameters["args"] == [2] and item.parameters["kwargs"] == {"b": 3}
-    assert _signer().unsign(item.parameters["task"]) == "tests.taskapp.django_tasks.add"
+    assert signer().unsign(item.parameters["task"]) == "tests.taskapp.django_tasks.add"
 
     fetched = tasks_backend.get_result(result.id)
     assert fetched.status == TaskResultStatus.READY
@@ -242,7 +232,7 @@ def test_the_handler_imports_only_signed_paths_of_real_tasks(tasks_backend):
     signed_function = enqueue_by_alias(
         TASK_ALIAS,
         {
-            "task": _signer().sign("tests.taskapp.django_tasks.not_a_task"),
+            "task": signer().sign("tests.taskapp.django_tasks.not_a_task"),
             "backend": "default",
             "args": [1, 2],
             "kwargs": {},

@@ -10,13 +10,13 @@ nothing whose signature does not check out, and runs nothing that is not a ``Tas
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import django
 from django.core.exceptions import ImproperlyConfigured
 
 try:
-    from django.tasks import Task, TaskContext, TaskResult, TaskResultStatus, task_backends
+    from django.tasks import Task, TaskResult, TaskResultStatus
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import TASK_MAX_PRIORITY, TASK_MIN_PRIORITY, TaskError
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
@@ -27,63 +27,33 @@ except ImportError as exc:
         f"this is Django {django.get_version()}. Enqueue with enqueue_by_alias() instead."
     ) from exc
 
-from django.core.signing import BadSignature, Signer
+from django.apps import apps
+from django.core import checks
+from django.utils.dateparse import parse_datetime
 from django.utils.json import normalize_json
-from django.utils.module_loading import import_string
 
-from ..enqueue import enqueue_by_alias
 from ..exceptions import HandlerNotFound, InvalidName
-from ..execution import current_task
-from ..models import QueueItem, QueueItemAttempt
 from ..registry import handler
 from ..validation import validate_name
+from .task_runs import load_task, run_task, signer
+
+if TYPE_CHECKING:
+    from ..models import QueueItem, QueueItemAttempt
 
 TASK_ALIAS = "django.tasks"
 
+# Item status to Django's; paused items are still waiting, canceled ones did not succeed.
 STATUS = {
-    QueueItem.Status.QUEUED: TaskResultStatus.READY,
-    QueueItem.Status.PAUSED: TaskResultStatus.READY,
-    QueueItem.Status.RUNNING: TaskResultStatus.RUNNING,
-    QueueItem.Status.SUCCESS: TaskResultStatus.SUCCESSFUL,
-    QueueItem.Status.FAILED: TaskResultStatus.FAILED,
-    QueueItem.Status.CANCELED: TaskResultStatus.FAILED,
+    "queued": TaskResultStatus.READY,
+    "paused": TaskResultStatus.READY,
+    "running": TaskResultStatus.RUNNING,
+    "success": TaskResultStatus.SUCCESSFUL,
+    "failed": TaskResultStatus.FAILED,
+    "canceled": TaskResultStatus.FAILED,
 }
 
 # An attempt recorded before error classes were kept (or by hand) still needs a class.
 UNKNOWN_EXCEPTION = "django_taskqueue.exceptions.TaskQueueError"
-
-
-def _signer() -> Signer:
-    return Signer(salt="django_taskqueue.backends.tasks")
-
-
-def load_task(signed_path: str) -> Task:
-    """The ``Task`` a signed module path names; never imports an unsigned path."""
-    try:
-        path = _signer().unsign(signed_path)
-    except (BadSignature, TypeError) as exc:
-        raise HandlerNotFound(
-            f"Refusing to import {signed_path!r}: it was not signed by TaskQueueBackend with this "
-            "project's SECRET_KEY, so it did not come from Task.enqueue()."
-        ) from exc
-    try:
-        candidate = import_string(path)
-    except ImportError as exc:
-        raise HandlerNotFound(f"Django task {path!r} cannot be imported: {exc}") from exc
-    if not isinstance(candidate, Task):
-        raise HandlerNotFound(f"{path!r} is not a django.tasks Task.")
-    return candidate
-
-
-def run_task(task: str, backend: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Runs a task enqueued through Django's Tasks framework (django.tasks)."""
-    django_task = load_task(task)
-    if django_task.takes_context:
-        context = current_task()
-        assert context is not None, "run_task runs only inside a runner"
-        result = task_backends[backend].get_result(str(context.item_id))
-        return normalize_json(django_task.call(TaskContext(task_result=result), *args, **kwargs))
-    return normalize_json(django_task.call(*args, **kwargs))
 
 
 def register_task_handler() -> None:
@@ -111,6 +81,20 @@ class TaskQueueBackend(BaseTaskBackend):
         super().__init__(alias, params)
         register_task_handler()
 
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        messages = list(super().check(**kwargs))
+        if not apps.is_installed("django_taskqueue"):
+            messages.append(
+                checks.Error(
+                    f"TASKS[{self.alias!r}] uses TaskQueueBackend, but 'django_taskqueue' is not "
+                    "in INSTALLED_APPS, so there are no tables to store tasks in.",
+                    hint="Add 'django_taskqueue' to INSTALLED_APPS and run migrate.",
+                    obj=self,
+                    id="django_taskqueue.E005",
+                )
+            )
+        return messages
+
     def validate_task(self, task: Task) -> None:
         super().validate_task(task)
         try:
@@ -119,16 +103,21 @@ class TaskQueueBackend(BaseTaskBackend):
             raise InvalidTask(str(exc)) from exc
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
+        from ..enqueue import enqueue_by_alias
+
         self.validate_task(task)
         args, kwargs = normalize_json(args), normalize_json(kwargs)
+        parameters = {
+            "task": signer().sign(task.module_path),
+            "backend": self.alias,
+            "args": args,
+            "kwargs": kwargs,
+        }
+        if task.run_after is not None:  # kept so that get_result() gives back this very task
+            parameters["run_after"] = task.run_after.isoformat()
         item = enqueue_by_alias(
             TASK_ALIAS,
-            {
-                "task": _signer().sign(task.module_path),
-                "backend": self.alias,
-                "args": args,
-                "kwargs": kwargs,
-            },
+            parameters,
             queue_name=task.queue_name,
             priority=task.priority,
             run_at=task.run_after,
@@ -151,6 +140,8 @@ class TaskQueueBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
+        from ..models import QueueItem
+
         try:
             item = (
                 QueueItem.objects.select_related("runner")
@@ -161,34 +152,44 @@ class TaskQueueBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(result_id) from exc
         try:
             task = load_task(item.parameters.get("task"))
-        except HandlerNotFound as exc:
+        except (HandlerNotFound, ImportError) as exc:
             raise TaskResultDoesNotExist(f"{result_id}: {exc}") from exc
         return self._result(item, task)
 
     def _result(self, item: QueueItem, task: Task) -> TaskResult:
         attempts = list(item.attempt_log.all())
         worker_ids = [attempt.runner_name for attempt in attempts]
-        if item.status == QueueItem.Status.RUNNING and item.runner is not None:
+        if item.status == "running" and item.runner is not None:
             worker_ids.append(str(item.runner))  # the attempt under way, not yet in the log
-        status = STATUS[QueueItem.Status(item.status)]
+        status = STATUS[item.status]
         backend = item.parameters.get("backend", self.alias)
         # Operators may have moved or reprioritised the item beyond what Django allows.
         priority = min(max(item.priority, TASK_MIN_PRIORITY), TASK_MAX_PRIORITY)
         valid_queue = not self.queues or item.queue_name in self.queues
         queue_name = item.queue_name if valid_queue else task.queue_name
+        run_after = item.parameters.get("run_after")
+        task = task.using(
+            priority=priority,
+            queue_name=queue_name,
+            backend=backend,
+            run_after=parse_datetime(run_after) if isinstance(run_after, str) else None,
+        )
+        started = item.started_at if item.status == "running" else None
         result: TaskResult = TaskResult(
-            task=task.using(priority=priority, queue_name=queue_name, backend=backend),
+            task=task,
             id=str(item.pk),
             status=status,
             enqueued_at=item.created_at,
-            started_at=attempts[0].started_at if attempts else item.started_at,
-            finished_at=item.completed_at if item.status in QueueItem.FINISHED_STATUSES else None,
-            last_attempted_at=item.started_at or (attempts[-1].started_at if attempts else None),
+            # The first attempt's start and the latest's: the claim's time, on the item while
+            # an attempt runs and on its attempt row once it has ended.
+            started_at=attempts[0].started_at if attempts else started,
+            finished_at=item.completed_at if item.status in item.FINISHED_STATUSES else None,
+            last_attempted_at=started or (attempts[-1].started_at if attempts else None),
             args=item.parameters.get("args", []),
             kwargs=item.parameters.get("kwargs", {}),
             backend=backend,
             errors=[
-                _task_error(a) for a in attempts if a.outcome != QueueItemAttempt.Outcome.SUCCESS
+                _task_error(a) for a in attempts if a.outcome != a.Outcome.SUCCESS
             ],
             worker_ids=worker_ids,
         )

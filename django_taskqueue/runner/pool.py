@@ -15,15 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.db import connections, reset_queries
-from django.utils import timezone
 
 from ..exceptions import TaskCanceled, TaskInterrupt, TaskTimeout
 from ..execution import DefinitionInfo, TaskContext, execute, failure_outcome
 from ..models import QueueItemAttempt
 from ..store import ClaimedItem, Failure, Outcome
+from .attempt_log import log_attempt
 
 logger = logging.getLogger("django_taskqueue.runner")
 
@@ -111,7 +110,6 @@ class WorkerPool:
             outcome = failure_outcome(
                 execution.item,
                 execution.definition,
-                timezone.now() - timedelta(seconds=now - execution.started),
                 Failure("django_taskqueue.exceptions.TaskTimeout", message),
                 attempt_outcome=QueueItemAttempt.Outcome.TIMEOUT,
                 details="".join(execution.context.details),
@@ -209,10 +207,10 @@ class WorkerPool:
     def _runner_failure(execution: Execution, failure: Failure) -> Outcome:
         """A retryable failure; if even that cannot be computed, a final one."""
         try:
-            return failure_outcome(execution.item, execution.definition, timezone.now(), failure)
+            return failure_outcome(execution.item, execution.definition, failure)
         except Exception:  # noqa: BLE001
             return failure_outcome(
-                execution.item, execution.definition, timezone.now(), failure, retryable=False
+                execution.item, execution.definition, failure, retryable=False
             )
 
     def _leave_handler(self, execution: Execution) -> None:
@@ -233,15 +231,8 @@ class WorkerPool:
             )
             # Under the lock: an item is never out of flight without its outcome in the buffer.
             self._on_settled(execution, outcome)
-        logger.info(
-            "%s #%d attempt %d/%d %s in %.1f ms",
-            execution.definition.alias,
-            execution.item.id,
-            execution.item.attempts,
-            execution.item.max_attempts,
-            outcome.attempt_outcome,
-            duration * 1000,
-        )
+        log_attempt(execution.definition.alias, execution.item, outcome, duration)
+        outcome.exception = None
 
     def _interrupt(self, execution: Execution, exc_type: type[BaseException]) -> None:
         """Raise ``exc_type`` inside the handler's thread, if it is still in the handler."""

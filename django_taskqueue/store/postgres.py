@@ -122,7 +122,7 @@ class PostgresStore(QueueStore):
         with self.connection.cursor() as cursor:
             cursor.execute(_CLAIM, [list(queues), now, limit, limit, now, now, runner_id])
             rows = cursor.fetchall()
-        items = [ClaimedItem(*row) for row in rows]
+        items = [ClaimedItem.from_row(row, now) for row in rows]
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +30,25 @@ class ClaimedItem:
     attempts: int
     max_attempts: int
     priority: int
+    # When the claim took it: the attempt's start, as ``started_at`` on the item and on its
+    # attempt row, so a result reads the same while running and once finished.
+    started_at: datetime
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...], started_at: datetime) -> ClaimedItem:
+        """From a claim's ``RETURNING id, definition_id, queue_name, parameters, attempts,
+        max_attempts, priority``."""
+        item_id, definition_id, queue_name, parameters, attempts, max_attempts, priority = row
+        return cls(
+            item_id,
+            definition_id,
+            queue_name,
+            parameters,
+            attempts,
+            max_attempts,
+            priority,
+            started_at,
+        )
 
     def decoded_parameters(self) -> dict[str, Any]:
         """The keyword arguments for the handler. Decoded here, per item, so one unreadable
@@ -97,6 +116,9 @@ class Outcome:
     failure: Failure | None = None
     details: str = ""
     retry_at: datetime | None = None
+    # What the handler raised, for the runner's log record (which wants ``exc_info``); the
+    # runner drops it once logged, so the handler's frames are not kept until the write.
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
 
     @property
     def error(self) -> str:

@@ -96,7 +96,7 @@ class SqliteStore(QueueStore):
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [stamp, stamp, runner_id, *per_queue, limit])
             rows = cursor.fetchall()
-        items = [ClaimedItem(*row) for row in rows]
+        items = [ClaimedItem.from_row(row, now) for row in rows]
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias
 from django_taskqueue.execution import DefinitionInfo
@@ -31,7 +32,7 @@ def definition(alias: str, timeout: float | None = None) -> DefinitionInfo:
 
 
 def claimed(item_id: int, parameters: str = "{}", max_attempts: int = 1) -> ClaimedItem:
-    return ClaimedItem(item_id, 1, "tests", parameters, 1, max_attempts, 0)
+    return ClaimedItem(item_id, 1, "tests", parameters, 1, max_attempts, 0, timezone.now())
 
 
 def test_every_item_settles_once_and_capacity_is_claimed_in_batches():

@@ -7,6 +7,8 @@ import asyncio
 from django.core.mail import send_mail
 from django.tasks import TaskContext, task
 
+from tests.taskapp.errors.payments import PaymentDeclined, UnprintableError
+
 
 class TaskBoom(Exception):
     """An exception class of the project's own, to check its dotted path comes back."""
@@ -62,3 +64,22 @@ def succeeds_on_second_attempt(context: TaskContext) -> int:
 
 
 not_a_task = add.func
+
+
+@task
+async def fails_in_a_task_group() -> None:
+    async def declined() -> None:
+        raise PaymentDeclined("card 4242 declined")
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(declined())
+
+
+@task
+def declines() -> None:
+    raise PaymentDeclined("insufficient funds")
+
+
+@task
+def fails_unprintably() -> None:
+    raise UnprintableError()

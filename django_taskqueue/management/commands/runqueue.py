@@ -12,6 +12,7 @@ from django_taskqueue.conf import app_settings
 from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.runner import QueueRunner
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
 
 
@@ -72,5 +73,5 @@ class Command(BaseCommand):
         logger.setLevel(LEVELS.get(verbosity, logging.INFO))
         if not logger.handlers and not logging.getLogger().handlers:
             handler = logging.StreamHandler(cast(TextIO, self.stderr._out))
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler.setFormatter(logging.Formatter(LOG_FORMAT))
             logger.addHandler(handler)
