@@ -7,6 +7,8 @@ the test database and check what the job did.
 from __future__ import annotations
 
 import fcntl
+import os
+import pwd
 import re
 import subprocess
 import sys
@@ -17,12 +19,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 from django_crontab.crontab import Crontab
 
 from django_taskqueue import enqueue_by_alias
 from django_taskqueue.models import QueueItem, Runner
-from tests.conftest import ROOT
+from tests.conftest import ROOT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,31 +87,88 @@ def test_recover_job_requeues_items_of_dead_runners(runner_env):
     assert stuck.attempt_log.get().outcome == "lost"
 
 
+def crontab_l() -> str | None:
+    """The user's crontab, or None when there is none."""
+    listed = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+    return listed.stdout if listed.returncode == 0 else None
+
+
+def install_crontab(text: str | None) -> None:
+    command = ["crontab", "-"] if text is not None else ["crontab", "-r"]
+    subprocess.run(command, input=text, text=True, capture_output=True, check=text is not None)
+
+
 @pytest.fixture
-def crontab_lock() -> Iterator[None]:
-    """``add``/``remove`` edit the machine's one crontab: one test process at a time."""
+def user_crontab() -> Iterator[None]:
+    """``add`` edits the machine's one crontab: one test process at a time, and whatever the
+    user had is put back afterwards."""
     with (Path(tempfile.gettempdir()) / "django-taskqueue-crontab-test.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+        saved = crontab_l()
+        try:
+            yield
+        finally:
+            install_crontab(saved)
 
 
-def test_add_installs_every_job_and_the_installed_line_runs_it(runner_env, crontab_lock):
-    try:
-        manage(runner_env, "crontab", "add")
-        shown = manage(runner_env, "crontab", "show").stdout
-        installed = dict(re.findall(r"^(\w{32}) -> \('[^']*', '([^']+)'", shown, re.M))
-        assert sorted(installed.values()) == sorted(job[1] for job in settings.CRONJOBS)
-        crontab_lines = subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
-        for job_hash_installed in installed:
-            assert f"manage.py crontab run {job_hash_installed}" in crontab_lines
-        report_hash = {path: h for h, path in installed.items()}[
-            "example_project.shop.jobs.enqueue_nightly_report"
-        ]
-        manage(runner_env, "crontab", "run", report_hash)
-        assert QueueItem.objects.get().definition.alias == "ExportOrdersReport"
-    finally:
-        manage(runner_env, "crontab", "remove")
-    assert (
-        "crontab run"
-        not in subprocess.run(["crontab", "-l"], capture_output=True, text=True).stdout
+ENVIRONMENT_LINE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.*?)\s*$")
+
+
+def as_cron_runs(crontab: str, line: str) -> subprocess.CompletedProcess[str]:
+    """Run a crontab line's command as cron does: ``/bin/sh -c`` in the home directory, with
+    cron's own variables and the crontab's environment lines above it, nothing else."""
+    user = pwd.getpwuid(os.getuid())
+    env = {
+        "SHELL": "/bin/sh",
+        "HOME": user.pw_dir,
+        "LOGNAME": user.pw_name,
+        "PATH": "/usr/bin:/bin",
+    }
+    for above in crontab[: crontab.index(line)].splitlines():
+        if match := ENVIRONMENT_LINE.match(above):
+            env[match[1]] = match[2]
+    command = Crontab().settings.CRONTAB_LINE_REGEXP.match(line)[3]
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=user.pw_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
+
+
+def test_with_the_environment_in_the_crontab_show_prints_the_hashes_cron_runs(
+    runner_env, user_crontab
+):
+    """What docs/periodic.md advises: the settings module and DATABASE_URL as environment
+    lines of the crontab, no CRONTAB_COMMAND_PREFIX."""
+    environment = f"DJANGO_SETTINGS_MODULE=tests.settings\nDATABASE_URL={database_url()}\n"
+    install_crontab(environment)
+    manage(runner_env, "crontab", "add")
+
+    shown = manage(runner_env, "crontab", "show").stdout
+    shown_jobs = dict(re.findall(r"^(\S+) -> \('[^']*', '([^']+)'", shown, re.M))
+    assert shown_jobs == {job_hash(job[1]): job[1] for job in settings.CRONJOBS}
+    crontab = crontab_l() or ""
+    installed = [line for line in crontab.splitlines(keepends=True) if "crontab run" in line]
+    assert {re.search(r"crontab run (\S+)", line)[1] for line in installed} == set(shown_jobs)
+    for line in installed:
+        ran = as_cron_runs(crontab, line)
+        assert (ran.returncode, ran.stderr) == (0, ""), line
+    assert QueueItem.objects.get().definition.alias == "ExportOrdersReport"
+
+    manage(runner_env, "crontab", "remove")
+    assert crontab_l() == environment
+
+
+@override_settings(CRONTAB_COMMAND_PREFIX="DATABASE_URL=sqlite:///site.sqlite3")
+def test_a_command_prefix_makes_show_print_a_word_of_the_command_as_the_hash(capsys):
+    """Why docs/periodic.md advises against CRONTAB_COMMAND_PREFIX (django-crontab 0.7.1): show
+    prints the fifth word of each command, which a prefix moves off the hash."""
+    crontab = Crontab(verbosity=1)
+    crontab.add_jobs()
+    capsys.readouterr()
+    crontab.show_jobs()
+    shown = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split(" -> ")[0] for line in shown] == ["run"] * len(settings.CRONJOBS)

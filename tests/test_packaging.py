@@ -28,7 +28,8 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3",
-    reason="needs no database, so it runs in the SQLite pass (make test-sqlite), not this one",
+    reason="ran in the SQLite pass (make test-sqlite): packaging uses no database, so the "
+    "PostgreSQL pass skips it",
 )
 
 PACKAGE = ROOT / "django_taskqueue"
