@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias
-from django_taskqueue.actions import REQUIRED_PERMISSION, set_queue_paused
+from django_taskqueue.actions import DESCRIPTION, REQUIRED_PERMISSION, set_queue_paused
 from django_taskqueue.admin.charts import minute_chart
+from django_taskqueue.admin.display import cut_at_word
 from django_taskqueue.admin.filters import EstimatedCountPaginator
 from django_taskqueue.models import (
     QueueItem,
@@ -385,6 +386,158 @@ def test_detail_page_shows_data_log_traceback_runner_and_attempts(admin_client):
     assert "tq-traceback" in html
     assert "worker-7:42" in html and "ValueError: first" in html  # attempt history
     assert reverse("admin:django_taskqueue_runner_change", args=["r-7"]) in html
+
+
+def test_detail_page_shows_timestamps_to_the_second(admin_client):
+    created = timezone.make_aware(datetime(2026, 3, 3, 12, 34, 56))
+    item = make_item("success", created_at=created, completed_at=created + timedelta(seconds=7))
+    QueueItemAttempt.objects.create(
+        item=item, number=1, outcome="success", started_at=created, finished_at=created
+    )
+    html = admin_client.get(reverse("admin:django_taskqueue_queueitem_change", args=[item.pk]))
+    text = html.content.decode()
+    assert '<time datetime="2026-03-03T12:34:56' in text and ">2026-03-03 12:34:56</time>" in text
+    assert ">2026-03-03 12:35:03</time>" in text  # completed
+    assert "<td>2026-03-03 12:34:56</td>" in text  # the attempt's start and finish
+
+
+def test_a_running_items_attempt_history_shows_the_attempt_in_progress(admin_client):
+    runner = Runner.objects.create(id="r-7", hostname="worker-7", pid=42, queues=[], concurrency=2)
+    started = timezone.now() - timedelta(seconds=30)
+    item = make_item("running", runner=runner, attempts=2, started_at=started)
+    QueueItemAttempt.objects.create(item=item, number=1, outcome="retry", runner_name="worker-7:42")
+    url = reverse("admin:django_taskqueue_queueitem_change", args=[item.pk])
+    html = admin_client.get(url).content.decode()
+    assert "Not run yet" not in html
+    running = re.search(r'<tr class="tq-attempt tq-attempt-running">(.*?)</tr>', html, re.S)[1]
+    assert "<td>2</td>" in running and "Running" in running and "worker-7:42" in running
+    assert timezone.localtime(started).strftime("%Y-%m-%d %H:%M:%S") in running
+    assert "running for 30 s" in running
+    fresh = make_item("queued")
+    fresh_html = admin_client.get(
+        reverse("admin:django_taskqueue_queueitem_change", args=[fresh.pk])
+    )
+    assert "Not run yet." in fresh_html.content.decode()
+
+
+def test_cut_at_word_keeps_whole_words_and_the_full_text_on_hover():
+    assert cut_at_word("short  text\nhere", 60) == "short text here"
+    long = "HTTPError: HTTP Error 503: Service Unavailable while calling the orders webhook"
+    assert cut_at_word(long, 40) == (
+        f'<span title="{long}">HTTPError: HTTP Error 503: Service…</span>'
+    )
+    url = "https://hooks.example.com/" + "x" * 80
+    assert cut_at_word(url, 30) == f'<span title="{url}">{url[:30]}…</span>'
+    assert cut_at_word("", 10) == "—"
+
+
+def test_the_error_column_shows_the_last_error_cut_at_a_word(admin_client):
+    make_item(
+        "failed",
+        last_error_class="urllib.error.HTTPError",
+        last_error_message="HTTP Error 503: Service Unavailable from hooks.example.com "
+        "for order 512",
+    )
+    make_item("failed", last_error="Traceback (most recent call last):\nValueError: bad input")
+    html = admin_client.get(ITEMS_URL).content.decode()
+    cells = re.findall(r'<td class="field-error_column">(.*?)</td>', html)
+    assert cells == [
+        "ValueError: bad input",
+        '<span title="HTTPError: HTTP Error 503: Service Unavailable from hooks.example.com for '
+        'order 512">HTTPError: HTTP Error 503: Service Unavailable from…</span>',
+    ]
+
+
+def item_url(item: QueueItem) -> str:
+    return reverse("admin:django_taskqueue_queueitem_change", args=[item.pk])
+
+
+def act_url(item: QueueItem) -> str:
+    return reverse("admin:django_taskqueue_queueitem_act", args=[item.pk])
+
+
+def buttons_on(client: Client, item: QueueItem) -> set[str]:
+    html = client.get(item_url(item)).content.decode()
+    return set(re.findall(r'<button type="submit" name="action" value="(\w+)"', html))
+
+
+@pytest.mark.parametrize(
+    ("status", "deleted", "expected"),
+    [
+        ("queued", False, {"run_now", "pause", "cancel", "soft_delete"}),
+        ("paused", False, {"run_now", "resume", "cancel", "soft_delete"}),
+        ("running", False, {"cancel"}),
+        ("failed", False, {"requeue", "soft_delete"}),
+        ("success", True, {"requeue", "restore"}),
+    ],
+)
+def test_item_page_offers_the_buttons_that_apply_to_its_status(
+    admin_client, status, deleted, expected
+):
+    item = make_item(status, deleted_at=timezone.now() if deleted else None)
+    assert buttons_on(admin_client, item) == expected
+
+
+def test_item_page_offers_only_the_buttons_the_user_may_use():
+    queued = make_item("queued")
+    assert buttons_on(staff_client("view_queueitem"), queued) == set()
+    assert buttons_on(staff_client("view_queueitem", "cancel_queueitem"), queued) == {"cancel"}
+    assert buttons_on(staff_client("view_queueitem", "requeue_queueitem"), queued) == {"run_now"}
+    deleter = staff_client("view_queueitem", "delete_queueitem")
+    assert buttons_on(deleter, queued) == {"soft_delete"}
+
+
+@pytest.mark.parametrize(
+    ("action", "before", "check"),
+    [
+        ("requeue", "failed", lambda item: item.status == "queued" and item.attempts == 0),
+        ("run_now", "paused", lambda item: item.status == "queued"),
+        ("pause", "queued", lambda item: item.status == "paused"),
+        ("resume", "paused", lambda item: item.status == "queued"),
+        ("cancel", "queued", lambda item: item.status == "canceled"),
+        ("cancel", "running", lambda item: item.cancel_requested),
+        ("soft_delete", "failed", lambda item: item.deleted_at is not None),
+        ("restore", "failed", lambda item: item.deleted_at is None),
+    ],
+)
+def test_an_item_button_applies_its_action_and_shows_in_history(
+    admin_client, action, before, check
+):
+    item = make_item(before, deleted_at=timezone.now() if action == "restore" else None)
+    response = admin_client.post(act_url(item), {"action": action}, follow=True)
+    assert response.redirect_chain == [(item_url(item), 302)]
+    item.refresh_from_db()
+    assert check(item)
+    described = DESCRIPTION[action]
+    assert messages_of(response) == [f"Item #{item.pk}: {described}."]
+    history = reverse("admin:django_taskqueue_queueitem_history", args=[item.pk])
+    assert f"{described} (via admin)" in admin_client.get(history).content.decode()
+
+
+def test_an_item_button_that_no_longer_applies_says_why(admin_client):
+    item = make_item("queued")
+    before = QueueItem.all_objects.values().get(pk=item.pk)
+    response = admin_client.post(act_url(item), {"action": "requeue"}, follow=True)
+    assert response.status_code == 200
+    assert messages_of(response) == [f"Cannot requeue item #{item.pk}: it is queued."]
+    assert QueueItem.all_objects.values().get(pk=item.pk) == before
+    response = admin_client.post(act_url(item), {"action": "explode"}, follow=True)
+    assert messages_of(response) == ["Unknown action."]
+
+
+def test_item_buttons_are_post_only_permission_and_csrf_checked(admin_user):
+    item = make_item("queued")
+    before = QueueItem.all_objects.values().get(pk=item.pk)
+    viewer = staff_client("view_queueitem", "pause_queueitem")
+    assert viewer.get(act_url(item), {"action": "cancel"}).status_code == 405
+    assert viewer.post(act_url(item), {"action": "cancel"}).status_code == 403
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(admin_user)
+    assert strict.post(act_url(item), {"action": "cancel"}).status_code == 403
+    assert QueueItem.all_objects.values().get(pk=item.pk) == before
+    missing = reverse("admin:django_taskqueue_queueitem_act", args=[item.pk + 1000])
+    assert viewer.post(missing, {"action": "pause"}).status_code == 404
+    assert staff_client().post(act_url(item), {"action": "cancel"}).status_code == 403
 
 
 def change_form_data(item: QueueItem, **values: object) -> dict[str, object]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.contrib import admin
+from django.db.models import Model
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 # The stylesheet every taskqueue admin page loads: badges, <pre> blocks, the dashboard.
 STYLESHEET = "django_taskqueue/admin.css"
@@ -63,3 +67,62 @@ def compact_time(value: datetime | None) -> SafeString | str:
         else local.strftime("%Y-%m-%d %H:%M")
     )
     return format_html('<time datetime="{}" title="{}">{}</time>', local.isoformat(), local, shown)
+
+
+def exact_time(value: datetime | None) -> SafeString | str:
+    """``2026-11-02 14:03:07``: a detail page says when to the second."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}">{}</time>', local.isoformat(), local.strftime("%Y-%m-%d %H:%M:%S")
+    )
+
+
+def exact_time_field(model: type[Model], name: str) -> Callable[[Any, Any], SafeString | str]:
+    """A ModelAdmin read-only field showing the timestamp ``name`` of ``model`` to the second.
+
+    Django renders read-only times in ``DATETIME_FORMAT``, which in most locales has no
+    seconds. Assign it under a name of its own (``created_at_exact = exact_time_field(Item,
+    "created_at")``) and list that name in ``fieldsets`` and ``readonly_fields``.
+    """
+
+    def show(model_admin: Any, obj: Any) -> SafeString | str:
+        return exact_time(getattr(obj, name))
+
+    description = getattr(model._meta.get_field(name), "verbose_name", name)
+    return admin.display(description=description, ordering=name)(show)
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> SafeString | str:
+    """``3 s ago`` or ``in 4 min 10 s``, to the whole second; the exact time on hover."""
+    if value is None:
+        return "—"
+    seconds = round((value - (now or timezone.now())).total_seconds())
+    span = f"{abs(seconds)} s" if abs(seconds) < 60 else short_duration(abs(seconds))
+    text = _("in %(span)s") if seconds > 0 else _("%(span)s ago")
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S"),
+        text % {"span": span},
+    )
+
+
+def cut_at_word(text: str, limit: int) -> SafeString | str:
+    """``text`` on one line, cut at the last word boundary within ``limit`` characters.
+
+    The whole text is in the title, for hovering. A single word longer than half the limit
+    (a URL, a path) is cut where the limit falls instead.
+    """
+    line = " ".join(text.split())
+    if not line:
+        return "—"
+    if len(line) <= limit:
+        return line
+    head = line[: limit + 1]  # a space just after the limit still ends a whole word
+    kept = head.rsplit(" ", 1)[0] if " " in head else ""
+    if len(kept) < limit // 2:
+        kept = line[:limit]
+    return format_html('<span title="{}">{}…</span>', line, kept.rstrip(" ,.;:"))

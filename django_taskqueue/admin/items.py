@@ -1,12 +1,12 @@
 """The queue-item admin: a change list for operators, bulk actions, a read-mostly detail page.
 
-Every action goes through ``actions.apply_action``, the same code the CLI and HTTP API use, and
-reports what changed and what was skipped. Fields a runner owns are never editable here.
+Every action, from the list or from a button on the item's page (``item_actions``), goes
+through ``actions.apply_action``, the same code the CLI and HTTP API use, and reports what
+changed and what was skipped. Fields a runner owns are never editable here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
@@ -18,8 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from ..actions import REQUIRED_PERMISSION, apply_action
-from ..audit import Actor
+from ..actions import REQUIRED_PERMISSION
 from ..exceptions import InvalidValue
 from ..models import QueueItem
 from ..store import get_store
@@ -28,6 +27,8 @@ from .changelist import RangeDateHierarchyChangeList
 from .display import (
     STYLESHEET,
     compact_time,
+    cut_at_word,
+    exact_time_field,
     pretty_json,
     short_duration,
     status_badge,
@@ -39,6 +40,7 @@ from .filters import (
     EstimatedCountPaginator,
     QueueNameFilter,
 )
+from .item_actions import ItemButtonsMixin, bulk_action
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
@@ -46,28 +48,12 @@ if TYPE_CHECKING:
 # What an operator may change, and only while the item waits: where and when it runs.
 OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
 EDITABLE_STATUSES = (QueueItem.Status.QUEUED, QueueItem.Status.PAUSED)
-
-
-def _operator_action(name: str, description: str | _StrPromise) -> Callable[..., None]:
-    """An admin action running ``apply_action(name)``, offered only with its permission.
-
-    ``REQUIRED_PERMISSION`` maps e.g. ``run_now`` to ``requeue_queueitem``; the admin wants
-    the verb (``requeue``), for which ``QueueItemAdmin`` has a ``has_<verb>_permission``.
-    """
-    codename = REQUIRED_PERMISSION[name].split(".", 1)[1]
-    verb = codename.removesuffix("_queueitem")
-
-    def action(model_admin: QueueItemAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        report = apply_action(name, queryset, actor=Actor(request.user, "admin"))
-        level = messages.WARNING if report.skipped else messages.SUCCESS
-        model_admin.message_user(request, report.summary(), level)
-
-    action.__name__ = name
-    return admin.action(description=description, permissions=[verb])(action)
+# The error column shows this much of the last error; the whole is on hover and on the page.
+ERROR_COLUMN_CHARACTERS = 60
 
 
 @admin.register(QueueItem)
-class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
+class QueueItemAdmin(ItemButtonsMixin, CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "alias",
@@ -79,6 +65,7 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         "created_column",
         "started_column",
         "duration_display",
+        "error_column",
     )
     list_display_links = ("id", "alias")
     list_filter = ("status", QueueNameFilter, "definition", DeletedFilter)
@@ -90,13 +77,13 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # per-option counts would scan the table each view
     actions = (
-        _operator_action("cancel", _("Cancel (running items: ask the runner to stop)")),
-        _operator_action("requeue", _("Requeue finished items")),
-        _operator_action("run_now", _("Run now (skip the wait)")),
-        _operator_action("pause", _("Pause queued items")),
-        _operator_action("resume", _("Resume paused items")),
-        _operator_action("soft_delete", _("Delete (soft: hidden, restorable)")),
-        _operator_action("restore", _("Restore deleted items")),
+        bulk_action("cancel", _("Cancel (running items: ask the runner to stop)")),
+        bulk_action("requeue", _("Requeue finished items")),
+        bulk_action("run_now", _("Run now (skip the wait)")),
+        bulk_action("pause", _("Pause queued items")),
+        bulk_action("resume", _("Resume paused items")),
+        bulk_action("soft_delete", _("Delete (soft: hidden, restorable)")),
+        bulk_action("restore", _("Restore deleted items")),
     )
     fieldsets = (
         (None, {"fields": ("definition_link", "colored_status", "cancel_requested")}),
@@ -108,12 +95,12 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
                 "fields": (
                     "attempts_display",
                     "runner_link",
-                    "created_at",
-                    "started_at",
-                    "completed_at",
+                    "created_at_exact",
+                    "started_at_exact",
+                    "completed_at_exact",
                     "duration_display",
-                    "updated_at",
-                    "deleted_at",
+                    "updated_at_exact",
+                    "deleted_at_exact",
                 )
             },
         ),
@@ -177,6 +164,9 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         # Nothing to save on an item whose fields are all read-only: offer no Save buttons.
         if not context["adminform"].form.fields:
             context.update(show_save=False, show_save_and_continue=False)
+        item = kwargs.get("obj")
+        if item is not None:
+            context["item_buttons"] = self.item_buttons(request, item)
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
@@ -258,6 +248,12 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     def started_column(self, item: QueueItem) -> str:
         return compact_time(item.started_at)
 
+    created_at_exact = exact_time_field(QueueItem, "created_at")
+    started_at_exact = exact_time_field(QueueItem, "started_at")
+    completed_at_exact = exact_time_field(QueueItem, "completed_at")
+    updated_at_exact = exact_time_field(QueueItem, "updated_at")
+    deleted_at_exact = exact_time_field(QueueItem, "deleted_at")
+
     @admin.display(description=_("attempts"))
     def attempts_display(self, item: QueueItem) -> str:
         return f"{item.attempts} / {item.max_attempts}"
@@ -267,6 +263,15 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         if item.duration is None and item.started_at and item.status == QueueItem.Status.RUNNING:
             return f"{short_duration(timezone.now() - item.started_at)} …"
         return short_duration(item.duration)
+
+    @admin.display(description=_("error"))
+    def error_column(self, item: QueueItem) -> str:
+        if item.last_error_class:
+            kind = item.last_error_class.rsplit(".", 1)[-1]
+            summary = f"{kind}: {item.last_error_message}" if item.last_error_message else kind
+        else:  # only a traceback: its last line names the exception
+            summary = item.last_error.strip().rsplit("\n", 1)[-1]
+        return cut_at_word(summary, ERROR_COLUMN_CHARACTERS)
 
     @admin.display(description=_("definition"))
     def definition_link(self, item: QueueItem) -> str:
@@ -298,8 +303,14 @@ class QueueItemAdmin(CheckedLookupsMixin, admin.ModelAdmin):
 
     @admin.display(description=_("attempt history"))
     def attempt_history(self, item: QueueItem) -> str:
-        """Every run of the item, kept across retries and requeues (one query)."""
+        """Every run of the item, kept across retries and requeues (one query), and the one
+        in progress, which has no attempt row until it ends."""
+        running = item.status == QueueItem.Status.RUNNING
         return render_to_string(
             "admin/django_taskqueue/queueitem/attempt_history.html",
-            {"attempts": item.attempt_log.order_by("finished_at", "id")},
+            {
+                "attempts": item.attempt_log.order_by("finished_at", "id"),
+                "running": item if running else None,
+                "running_for": self.duration_display(item) if running else "",
+            },
         )
