@@ -795,3 +795,33 @@ def test_runners_are_read_only(admin_client):
     change = admin_client.get(reverse("admin:django_taskqueue_runner_change", args=["r1"]))
     assert change.status_code == 200 and 'name="_save"' not in change.content.decode()
     assert admin_client.get(reverse("admin:django_taskqueue_runner_add")).status_code == 403
+
+
+def test_runner_queues_read_as_text_and_heartbeats_in_seconds(admin_client):
+    started = timezone.make_aware(datetime(2026, 3, 3, 9, 15, 42))
+    Runner.objects.create(
+        id="r1",
+        hostname="worker-1",
+        pid=1,
+        queues=["emails", "reports"],
+        concurrency=1,
+        started_at=started,
+        heartbeat_at=timezone.now() - timedelta(seconds=3),
+    )
+    listing = admin_client.get(reverse("admin:django_taskqueue_runner_changelist"))
+    html = listing.content.decode()
+    assert '<td class="field-queue_names">emails, reports</td>' in html
+    assert "[&quot;emails&quot;" not in html and '["emails"' not in html
+    assert re.search(r"<time [^>]*>[34] s ago</time>", html)
+    detail = admin_client.get(reverse("admin:django_taskqueue_runner_change", args=["r1"]))
+    page = detail.content.decode()
+    assert "emails, reports" in page and "&quot;emails&quot;" not in page
+    assert ">2026-03-03 09:15:42</time>" in page
+
+
+def test_definition_page_shows_timestamps_to_the_second(admin_client):
+    definition = make_item().definition
+    created = timezone.make_aware(datetime(2026, 3, 3, 9, 15, 42))
+    TaskDefinition.objects.filter(pk=definition.pk).update(created_at=created)
+    url = reverse("admin:django_taskqueue_taskdefinition_change", args=[definition.pk])
+    assert ">2026-03-03 09:15:42</time>" in admin_client.get(url).content.decode()

@@ -22,7 +22,7 @@ from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
 from ..jsonvalues import decode_json_text
 from ..models import QueueItem, TaskDefinition
-from .display import STYLESHEET
+from .display import STYLESHEET, exact_time_field
 from .filters import CheckedLookupsMixin, DeletedFilter
 
 ENQUEUE_PERMISSION = "django_taskqueue.enqueue_taskdefinition"
@@ -121,7 +121,7 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     )
     list_filter = ("is_active", "queue_name", DeletedFilter)
     search_fields = ("alias", "title", "handler")
-    readonly_fields = ("handler", "created_at", "updated_at", "deleted_at")
+    readonly_fields = ("handler", "created_at_exact", "updated_at_exact", "deleted_at_exact")
     fieldsets = (
         (None, {"fields": ("alias", "title", "description", "handler", "is_active")}),
         (_("Defaults for new items"), {"fields": ("queue_name", "priority", "max_attempts")}),
@@ -129,12 +129,16 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
             _("Retries and time limit"),
             {"fields": ("retry_backoff_seconds", "retry_backoff_max_seconds", "timeout_seconds")},
         ),
-        (_("History"), {"fields": ("created_at", "updated_at", "deleted_at")}),
+        (_("History"), {"fields": ("created_at_exact", "updated_at_exact", "deleted_at_exact")}),
     )
     actions = ("activate", "deactivate")
 
     class Media:
         css = {"all": (STYLESHEET,)}
+
+    created_at_exact = exact_time_field(TaskDefinition, "created_at")
+    updated_at_exact = exact_time_field(TaskDefinition, "updated_at")
+    deleted_at_exact = exact_time_field(TaskDefinition, "deleted_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The counts come with the rows, in the same query: no query per definition.

@@ -6,8 +6,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from ..models import Runner
+from .display import STYLESHEET, compact_time, exact_time_field, relative_time
 from .filters import CheckedLookupsMixin
 
 
@@ -17,15 +19,29 @@ class RunnerAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         "id",
         "hostname",
         "pid",
-        "queues",
+        "queue_names",
         "concurrency",
-        "started_at",
-        "heartbeat_at",
-        "stopped_at",
+        "started_column",
+        "heartbeat_column",
+        "stopped_column",
     )
     list_filter = ("hostname",)
     search_fields = ("=id", "hostname")
     ordering = ("-heartbeat_at",)
+    fields = (
+        "id",
+        "hostname",
+        "pid",
+        "queue_names",
+        "concurrency",
+        "started_at_exact",
+        "heartbeat_at_exact",
+        "stopped_at_exact",
+    )
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": (STYLESHEET,)}
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -35,3 +51,23 @@ class RunnerAdmin(CheckedLookupsMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description=_("queues"))
+    def queue_names(self, runner: Runner) -> str:
+        return ", ".join(runner.queues) or "—"
+
+    @admin.display(description=_("started"), ordering="started_at")
+    def started_column(self, runner: Runner) -> str:
+        return compact_time(runner.started_at)
+
+    @admin.display(description=_("last heartbeat"), ordering="heartbeat_at")
+    def heartbeat_column(self, runner: Runner) -> str:
+        return relative_time(runner.heartbeat_at)
+
+    @admin.display(description=_("stopped"), ordering="stopped_at")
+    def stopped_column(self, runner: Runner) -> str:
+        return compact_time(runner.stopped_at)
+
+    started_at_exact = exact_time_field(Runner, "started_at")
+    heartbeat_at_exact = exact_time_field(Runner, "heartbeat_at")
+    stopped_at_exact = exact_time_field(Runner, "stopped_at")
