@@ -78,6 +78,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         "DEFAULT_RETRY_BACKOFF_SECONDS": lambda v: check_seconds(v, "the backoff"),
         "DEFAULT_RETRY_BACKOFF_MAX_SECONDS": lambda v: check_seconds(v, "the backoff cap"),
         "DEFAULT_TIMEOUT_SECONDS": check_timeout,
+        "HEALTH_MAX_WAIT_SECONDS": lambda v: check_seconds(v, "the wait"),
     }
     errors: list[checks.CheckMessage] = []
     for name, rule in rules.items():

@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     # here, for load balancers and Prometheus scrapers that cannot send a token.
     "API_HEALTH_PUBLIC": False,
     "API_METRICS_PUBLIC": False,
+    # /health says "degraded" when due items on a queue no live runner serves have waited
+    # longer than this many seconds.
+    "HEALTH_MAX_WAIT_SECONDS": 300,
 }
 
 

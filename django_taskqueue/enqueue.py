@@ -23,6 +23,7 @@ from .store import QueueStore, get_store
 from .validation import (
     check_integer,
     check_priority,
+    one_queue_name,
     resolve_run_at,
     validate_name,
 )
@@ -46,12 +47,16 @@ def enqueue_by_alias(
     priority: int | None = None,
     run_at: datetime | None = None,
     delay: float | timedelta | None = None,
+    queue: str | None = None,
 ) -> QueueItem:
     """Store one execution of ``alias``. Inside ``atomic()`` runners see it only at commit.
+
+    ``queue`` is another spelling of ``queue_name``, as in ``@handler(queue=...)``.
 
     With ``TASKQUEUE["DATABASE"]`` set, "inside atomic()" means an ``atomic(using=...)`` on
     that alias: a transaction on another database does not cover the item.
     """
+    queue_name = one_queue_name(queue, queue_name, InvalidParameters)
     when = _check_arguments(alias, queue_name, priority, run_at, delay)
     encoded = encode_parameters(parameters)
     store = get_store()
@@ -84,6 +89,7 @@ def enqueue_many(
     run_at: datetime | None = None,
     delay: float | timedelta | None = None,
     batch_size: int = 5000,
+    queue: str | None = None,
 ) -> list[int]:
     """Store many executions of ``alias`` at once, all or nothing; return their ids in order.
 
@@ -92,6 +98,7 @@ def enqueue_many(
     instances costs more than the insert itself; fetch ``QueueItem.objects.filter(pk__in=ids)``
     when you need rows.
     """
+    queue_name = one_queue_name(queue, queue_name, InvalidParameters)
     when = _check_arguments(alias, queue_name, priority, run_at, delay)
     check_integer(batch_size, "batch_size", 1, MAX_BATCH_SIZE, InvalidParameters)
     try:

@@ -21,6 +21,7 @@ from .validation import (
     check_priority,
     check_seconds,
     check_timeout,
+    one_queue_name,
     storable_text,
     validate_name,
 )
@@ -58,13 +59,18 @@ def handler(
     timeout_seconds: float | None = None,
     retry_backoff_seconds: float | None = None,
     title: str = "",
+    queue_name: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``alias``.
+
+    ``queue_name`` (the main spelling, as in ``enqueue_by_alias``) and ``queue`` are the same
+    option: the queue its items go to unless the caller names another.
 
     The keyword arguments are defaults for the definition row, used only when that row is first
     created; afterwards the row, which operators may edit, is what counts.
     """
     validate_name(alias, "alias")
+    queue = one_queue_name(queue, queue_name)
     if queue is not None:
         validate_name(queue, "queue name")
     check_priority(priority, InvalidValue)

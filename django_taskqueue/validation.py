@@ -56,6 +56,30 @@ def shown(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else f"{text[: width - 1]}…"
 
 
+def one_queue_name(queue: Any, queue_name: Any, error: type[InvalidValue] = InvalidValue) -> Any:
+    """The queue of ``queue=`` or ``queue_name=``, which every Python door takes as one
+    argument (``queue_name`` is the main spelling, Django's Tasks API's); both, naming two
+    different queues, is an error rather than a silent choice."""
+    if queue is not None and queue_name is not None and queue != queue_name:
+        raise error(
+            f"queue={shown(queue)} and queue_name={shown(queue_name)} name two different "
+            "queues; give one of them (queue_name is the main spelling)."
+        )
+    return queue_name if queue_name is not None else queue
+
+
+def cut_at_word(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at the last space that fits (mid-word only
+    when one word is longer than that), with "…" where it was cut."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if space > width // 2:
+        head = head[:space]
+    return f"{head.rstrip()}…"
+
+
 def storable_text(text: str) -> tuple[str, int]:
     """``text`` with NUL characters and lone surrogates replaced by U+FFFD, and how many.
 
@@ -206,19 +230,24 @@ def resolve_run_at(
     return timezone.now()
 
 
-_DURATION = re.compile(r"\A(\d{1,12}(?:\.\d{1,9})?)([smhd])\Z")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"\A(\d{1,12}(?:\.\d{1,9})?)(ms|[smhd])?\Z")
+DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str, error: type[InvalidValue] = InvalidValue) -> timedelta:
-    """``90s``, ``90m``, ``12h``, ``30d``: a unit is required, so ``30`` cannot mean seconds."""
+def parse_duration(
+    text: str, error: type[InvalidValue] = InvalidValue, bare_unit: str | None = None
+) -> timedelta:
+    """``500ms``, ``90s``, ``90m``, ``12h``, ``30d``. A bare number is in ``bare_unit`` where
+    the option names one (``--grace-seconds 30``); where it does not, a unit is required, so
+    ``30`` cannot mean seconds to one reader and days to another."""
     match = _DURATION.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
+    unit = (match.group(2) or bare_unit) if match else None
+    if match is None or unit is None:
         raise error(
-            f"{shown(text)} is not a duration; use a number and a unit (s, m, h, d), "
+            f"{shown(text)} is not a duration; use a number and a unit (ms, s, m, h, d), "
             "e.g. 90m, 12h, 30d."
         )
-    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    seconds = float(match.group(1)) * DURATION_UNITS[unit]
     if seconds > MAX_DURATION.total_seconds():
         raise error(f"Duration {text!r} is too long; the most is {MAX_DURATION.days} days.")
     return timedelta(seconds=seconds)

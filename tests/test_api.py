@@ -409,7 +409,9 @@ def live_runner(name: str = "r1") -> Runner:
 
 def test_health_without_a_live_runner_is_degraded(api):
     enqueue_by_alias("Noop")
-    body = api.get("/tasks/health").json()
+    response = api.get("/tasks/health")
+    assert response.status_code == 503  # what load balancers and Kubernetes probes read
+    body = response.json()
     assert body["status"] == "degraded"
     assert body["live_runners"] == 0
     assert any("runner" in problem for problem in body["problems"])
@@ -451,6 +453,52 @@ def test_health_with_stuck_items_is_degraded(api):
     assert any("stopped heartbeating" in problem for problem in body["problems"])
 
 
+def test_health_names_a_stale_runner(api):
+    live_runner()
+    Runner.objects.create(
+        id="silent",
+        hostname="web7",
+        pid=42,
+        queues=["tests"],
+        concurrency=1,
+        heartbeat_at=timezone.now() - timedelta(seconds=40),  # past 3 x 5 s, within 5 min
+    )
+    response = api.get("/tasks/health")
+    assert response.status_code == 503
+    (problem,) = response.json()["problems"]
+    assert problem.startswith("Runner web7:42 has not sent a heartbeat for 4")
+
+
+def overdue(queue: str, seconds: float) -> QueueItem:
+    item = enqueue_by_alias("Noop", queue_name=queue)
+    QueueItem.objects.filter(pk=item.pk).update(run_at=timezone.now() - timedelta(seconds=seconds))
+    return item
+
+
+def test_health_names_a_queue_whose_due_items_wait_with_no_runner_serving_it(api):
+    live_runner()  # serves "tests"
+    overdue("reports", 400)
+    overdue("tests", 4000)  # a backlog on a served queue is not this problem
+    overdue("later", -4000)  # not due yet
+    response = api.get("/tasks/health")
+    assert response.status_code == 503
+    (problem,) = response.json()["problems"]
+    assert problem.startswith("Queue 'reports': the oldest due item has waited 40")
+    assert "HEALTH_MAX_WAIT_SECONDS, 300 s" in problem
+
+
+@pytest.mark.parametrize("case", ["recent", "paused", "threshold"])
+def test_health_forgives_unserved_queues_that_are_recent_paused_or_under_the_threshold(api, case):
+    live_runner()
+    overdue("reports", 10 if case == "recent" else 400)
+    if case == "paused":
+        set_queue_paused("reports", True)
+    limits = {"HEALTH_MAX_WAIT_SECONDS": 1000} if case == "threshold" else {}
+    with override_settings(TASKQUEUE={**settings.TASKQUEUE, **limits}):
+        response = api.get("/tasks/health")
+    assert (response.status_code, response.json()["problems"]) == (200, [])
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("public", [True, False])
 def test_unreachable_database_is_503_json(client, tmp_path, public):
@@ -469,7 +517,7 @@ def test_unreachable_database_is_503_json(client, tmp_path, public):
         connection.close()
         connection.settings_dict["NAME"] = real_name
     assert_error(response, 503, "database_unavailable")
-    assert client.get("/tasks/health", headers=headers).status_code == 200
+    assert client.get("/tasks/health", headers=headers).json()["status"] == "degraded"
 
 
 # --------------------------------------------------------------------------- /metrics

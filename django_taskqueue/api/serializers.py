@@ -16,12 +16,21 @@ from django.utils import timezone
 from ..exceptions import InvalidValue
 from ..jsonvalues import refuse_json_constant
 from ..models import QueueItem
-from ..validation import check_delay, check_run_at, shown, validate_name
+from ..validation import check_delay, check_run_at, one_queue_name, shown, validate_name
 from .errors import ApiError
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-ENQUEUE_FIELDS = {"alias", "type", "parameters", "queue", "priority", "run_at", "delay"}
+ENQUEUE_FIELDS = {
+    "alias",
+    "type",
+    "parameters",
+    "queue",
+    "queue_name",
+    "priority",
+    "run_at",
+    "delay",
+}
 
 
 def item_to_dict(item: QueueItem) -> dict[str, Any]:
@@ -125,7 +134,9 @@ def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     alias = body["alias"] if "alias" in body else body["type"]
     kwargs: dict[str, Any] = {
         "parameters": body.get("parameters"),
-        "queue_name": body.get("queue"),
+        "queue_name": _checked(
+            lambda names: one_queue_name(*names), (body.get("queue"), body.get("queue_name"))
+        ),
         "priority": body.get("priority"),
     }
     if body.get("run_at") is not None:

@@ -31,6 +31,7 @@ from ..validation import parse_item_id, shown
 from . import metrics as prometheus
 from .auth import Requirement, authenticate, can_apply, can_enqueue, can_view
 from .errors import ApiError
+from .health import health_report
 from .serializers import enqueue_arguments, item_to_dict, json_body, list_query
 
 logger = logging.getLogger(__name__)
@@ -150,32 +151,10 @@ def requeue_job(request: HttpRequest, item_id: str) -> HttpResponse:
 
 @api_view(GET=can_view, public_when=lambda: app_settings.API_HEALTH_PUBLIC)
 def health(request: HttpRequest) -> HttpResponse:
-    """ "ok", or "degraded" with the reasons; 503 only when the database cannot be reached."""
-    queues = queue_overview()
-    runners = len(live_runners())
-    problems = []
-    if not runners:
-        problems.append("No runner has sent a heartbeat recently.")
-    stuck = sum(queue.stuck for queue in queues)
-    if stuck:
-        problems.append(f"{stuck} running item(s) belong to runners that stopped heartbeating.")
-    return JsonResponse(
-        {
-            "status": "degraded" if problems else "ok",
-            "problems": problems,
-            "live_runners": runners,
-            "queues": {
-                queue.name: {
-                    "depth": queue.counts[QueueItem.Status.QUEUED],
-                    "running": queue.counts[QueueItem.Status.RUNNING],
-                    "stuck": queue.stuck,
-                    "paused": queue.paused,
-                    "oldest_queued_age_seconds": queue.oldest_queued_age_seconds,
-                }
-                for queue in queues
-            },
-        }
-    )
+    """200 "ok", or 503 "degraded" with the reasons (see ``health.py``); 503 with an error
+    body when the database cannot be reached."""
+    report = health_report()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 
 
 @api_view(GET=can_view, public_when=lambda: app_settings.API_METRICS_PUBLIC)

@@ -91,4 +91,3 @@ def run_task(
     object.__setattr__(finished, "_return_value", value)
     task_finished.send_robust(sender, task_result=finished)
     return value
-

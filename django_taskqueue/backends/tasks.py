@@ -188,9 +188,7 @@ class TaskQueueBackend(BaseTaskBackend):
             args=item.parameters.get("args", []),
             kwargs=item.parameters.get("kwargs", {}),
             backend=backend,
-            errors=[
-                _task_error(a) for a in attempts if a.outcome != a.Outcome.SUCCESS
-            ],
+            errors=[_task_error(a) for a in attempts if a.outcome != a.Outcome.SUCCESS],
             worker_ids=worker_ids,
         )
         if status == TaskResultStatus.SUCCESSFUL:

@@ -209,9 +209,7 @@ class WorkerPool:
         try:
             return failure_outcome(execution.item, execution.definition, failure)
         except Exception:  # noqa: BLE001
-            return failure_outcome(
-                execution.item, execution.definition, failure, retryable=False
-            )
+            return failure_outcome(execution.item, execution.definition, failure, retryable=False)
 
     def _leave_handler(self, execution: Execution) -> None:
         with self._lock:

@@ -15,6 +15,8 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 
 from django.db import reset_queries, transaction
 from django.utils import timezone
@@ -28,6 +30,7 @@ from .duties import Duties, Duty
 from .outage import OutageBackoff
 from .outcomes import OutcomeBuffer
 from .pool import Execution, WorkerPool
+from .reports import report_burst, warn_about_queues
 from .stop_signals import StopSignals
 from .wakeup import NotificationListener, SqliteChangeWatcher, start_wakeup_source
 
@@ -95,6 +98,7 @@ class QueueRunner:
         self._stop_signals = StopSignals(self._on_stop_signal)
         self._wakeup_source: NotificationListener | SqliteChangeWatcher | None = None
         self._paused: set[str] = set()
+        self._attempts_run: Counter[str] = Counter()  # by attempt outcome, for a burst's report
         self._last_claim_full = False
         self._last_heartbeat = time.monotonic()
         self._recover_after = 0.0  # no recovery of others' items before this monotonic time
@@ -130,6 +134,7 @@ class QueueRunner:
             ", ".join(self.queues),
             self.concurrency,
         )
+        self._advise(lambda: warn_about_queues(self.store, self.queues))
         while not self._stopping.is_set():
             try:
                 self._tick()
@@ -149,7 +154,10 @@ class QueueRunner:
                 break
             self._wakeup.wait(self._next_wait())
             self._wakeup.clear()
-        return self._shutdown()
+        exit_code = self._shutdown()
+        if self.burst and not exit_code:
+            self._advise(lambda: report_burst(self.store, self.queues, self._attempts_run))
+        return exit_code
 
     def stop(self, force: bool = False) -> None:
         if self._stopping.is_set() or force:
@@ -201,6 +209,7 @@ class QueueRunner:
 
     def _on_settled(self, execution: Execution, outcome: Outcome) -> None:
         self._outcomes.add(outcome)
+        self._attempts_run[outcome.attempt_outcome] += 1
         self._wakeup.set()
 
     def _next_wait(self) -> float:
@@ -241,6 +250,12 @@ class QueueRunner:
             self.store.recover_stuck(self.unstuck_minutes)
 
     # ------------------------------------------------------------------ start and stop
+    def _advise(self, advice: Callable[[], None]) -> None:
+        try:
+            advice()
+        except Exception:  # noqa: BLE001 - advice is never a reason to stop
+            logger.exception("Could not check this runner's queues")
+
     def _abandon_start(self) -> None:
         """Undo a start that failed part way: no live-looking Runner row, signals restored."""
         self._stop_signals.restore()

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import NOT_PROVIDED, F, QuerySet
+from django.db.models import NOT_PROVIDED, Count, F, QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
@@ -204,6 +204,14 @@ class QueueStore(QueueStatistics, Housekeeping, ItemTransitions):
     def live_runners(self) -> list[Runner]:
         return list(Runner.objects.using(self.using).live().order_by("hostname", "pid"))
 
+    def stale_runners(self, live_after: datetime, dead_before: datetime) -> list[Runner]:
+        """Runners silent since before ``live_after`` but not yet given up on (since
+        ``dead_before``), at most ten, the most silent first."""
+        rows = Runner.objects.using(self.using).filter(
+            stopped_at__isnull=True, heartbeat_at__lt=live_after, heartbeat_at__gte=dead_before
+        )
+        return list(rows.order_by("heartbeat_at")[:10])
+
     def cancel_requests(self, runner_id: str) -> list[int]:
         """Items this runner holds that an operator asked to cancel."""
         return list(
@@ -239,6 +247,21 @@ class QueueStore(QueueStatistics, Housekeeping, ItemTransitions):
 
     def definitions(self, ids: Iterable[int]) -> list[TaskDefinition]:
         return list(TaskDefinition.all_objects.using(self.using).filter(pk__in=list(ids)))
+
+    def active_definition_queues(self) -> dict[str, str]:
+        """Alias to default queue, for the definitions enqueue would accept."""
+        rows = TaskDefinition.objects.using(self.using).filter(is_active=True)
+        return dict(rows.values_list("alias", "queue_name"))
+
+    def waiting_later(self, queues: Sequence[str], now: datetime) -> dict[str, int]:
+        """Queued items of ``queues`` not due yet (delays, retries waiting out a backoff)."""
+        rows = (
+            QueueItem.objects.using(self.using)
+            .filter(status=QueueItem.Status.QUEUED, queue_name__in=list(queues), run_at__gt=now)
+            .values_list("queue_name")
+            .annotate(count=Count("pk"))
+        )
+        return dict(rows.order_by())
 
     # ------------------------------------------------------------------ queue switches
     def paused_queues(self, queues: Sequence[str] | None = None) -> set[str]:

@@ -7,9 +7,12 @@ import sys
 from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+from django.db.migrations.executor import MigrationExecutor
 
 from django_taskqueue.conf import app_settings
 from django_taskqueue.exceptions import TaskQueueError
+from django_taskqueue.management.arguments import duration_in
 from django_taskqueue.runner import QueueRunner
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -20,6 +23,8 @@ class Command(BaseCommand):
     help = "Run queue items from the named queues until stopped (SIGTERM/SIGINT) or drained."
 
     def add_arguments(self, parser: CommandParser) -> None:
+        # Short, so that a bad option's error is not buried under Django's common options.
+        parser.usage = "%(prog)s [QUEUE ...] [options]; see --help"
         parser.add_argument("queues", nargs="*", help="Queue names (default: the default queue).")
         parser.add_argument(
             "--concurrency",
@@ -29,21 +34,21 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval",
-            type=float,
+            type=duration_in("s"),
             default=None,
-            help="Seconds between polls when idle, 0.01-3600 (default: setting, 1.0).",
+            help="Time between polls when idle: 0.5, 200ms, 2s; 10ms-1h (default: setting, 1s).",
         )
         parser.add_argument(
             "--unstuck-minutes",
-            type=float,
+            type=duration_in("m"),
             default=None,
-            help="Minutes without a heartbeat before a runner's items are recovered, 0.01-10080.",
+            help="Silence before a runner's items are recovered: 5, 90s, 2h (bare: minutes).",
         )
         parser.add_argument(
             "--grace-seconds",
-            type=float,
+            type=duration_in("s"),
             default=None,
-            help="Seconds shutdown waits for in-flight items, 0-86400 (default: setting, 30).",
+            help="How long shutdown waits for in-flight items: 30, 2m; 0-1d (default: 30s).",
         )
         parser.add_argument("--burst", action="store_true", help="Run what is ready, then exit 0.")
         parser.add_argument(
@@ -54,6 +59,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self._configure_logging(options["verbosity"])
+        self._require_migrated(options["database"] or app_settings.DATABASE)
         try:
             runner = QueueRunner(
                 options["queues"] or [app_settings.DEFAULT_QUEUE],
@@ -67,6 +73,21 @@ class Command(BaseCommand):
         except TaskQueueError as exc:  # the same rules, and messages, as the settings'
             raise CommandError(str(exc)) from exc
         sys.exit(runner.run())
+
+    @staticmethod
+    def _require_migrated(using: str) -> None:
+        """Refuse to start on a database without the queue's tables, which a runner would
+        otherwise take for an outage and wait out forever."""
+        if using not in connections:
+            return  # QueueRunner names the unknown alias
+        executor = MigrationExecutor(connections[using])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes("django_taskqueue"))
+        if plan:
+            names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan)
+            raise CommandError(
+                f"Database {using!r} lacks django_taskqueue's tables or their latest changes "
+                f"(unapplied: {names}). Run: python manage.py migrate --database {using}"
+            )
 
     def _configure_logging(self, verbosity: int) -> None:
         logger = logging.getLogger("django_taskqueue")

@@ -7,8 +7,6 @@ Every subcommand calls one function the admin and the HTTP API also use (``enque
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,45 +18,26 @@ from django_taskqueue.audit import command_line_actor
 from django_taskqueue.definitions import sync_definitions
 from django_taskqueue.enqueue import enqueue_by_alias
 from django_taskqueue.exceptions import TaskQueueError
-from django_taskqueue.jsonvalues import decode_json_text
 from django_taskqueue.maintenance import prune_finished_items, recover_stuck_items
+from django_taskqueue.management.arguments import (
+    alias_name,
+    duration_in,
+    item_id,
+    json_object,
+    queue_name,
+)
 from django_taskqueue.models import QueueItem, TaskDefinition
 from django_taskqueue.stats import queue_stats
-from django_taskqueue.validation import (
-    check_integer,
-    parse_duration,
-    parse_item_id,
-    validate_name,
-)
+from django_taskqueue.validation import check_integer, cut_at_word
 
 STATUSES = QueueItem.Status.values
 MAX_LIST_LIMIT = 10_000
 
 
-def _argument(check: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An argparse ``type`` from a validation check: its message becomes argparse's."""
-
-    def parse(text: str) -> Any:
-        try:
-            return check(text)
-        except TaskQueueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parse.__name__ = check.__name__  # argparse names the type in some messages
-    return parse
-
-
-duration = _argument(parse_duration)
-json_object = _argument(lambda text: decode_json_text(text, "parameters"))
-item_id = _argument(parse_item_id)
-queue_name = _argument(lambda text: validate_name(text, "queue name"))
-alias_name = _argument(lambda text: validate_name(text, "alias"))
-
-
 def last_line(text: str, width: int = 80) -> str:
     """The last line of a traceback (the exception itself), cut to fit a table cell."""
     lines = text.strip().splitlines()
-    return lines[-1][:width] if lines else ""
+    return cut_at_word(lines[-1], width) if lines else ""
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -80,13 +59,21 @@ class Command(BaseCommand):
         enqueue.add_argument("alias")
         enqueue.add_argument("--params", type=json_object, default={}, help="A JSON object.")
         enqueue.add_argument(
-            "--queue", type=queue_name, help="Queue name (default: the definition's)."
+            "--queue",
+            "--queue-name",
+            dest="queue",
+            type=queue_name,
+            help="Queue name (default: the definition's).",
         )
         enqueue.add_argument("--priority", type=int, help="Higher runs first.")
-        enqueue.add_argument("--delay", type=duration, help="Run after this long, e.g. 10m.")
+        enqueue.add_argument(
+            "--delay", type=duration_in("s"), help="Run after this long: 90s, 10m (bare: seconds)."
+        )
 
         stats = commands.add_parser("stats", help="Item counts per queue and status.")
-        stats.add_argument("--queue", type=queue_name, help="Only this queue.")
+        stats.add_argument(
+            "--queue", "--queue-name", dest="queue", type=queue_name, help="Only this queue."
+        )
 
         listing = commands.add_parser("list", help="Items, newest first.")
         self._add_filters(listing)
@@ -99,7 +86,9 @@ class Command(BaseCommand):
 
         purge = commands.add_parser("purge", help="Delete items that finished long ago.")
         purge.add_argument(
-            "--older-than", type=duration, help="e.g. 30d, 12h, 90m (default: RETENTION_DAYS)."
+            "--older-than",
+            type=duration_in(None),
+            help="e.g. 30d, 12h, 90m; a unit is required (default: RETENTION_DAYS).",
         )
 
         sync = commands.add_parser("sync", help="Create or refresh definitions from handlers.")
@@ -108,12 +97,16 @@ class Command(BaseCommand):
         )
 
         recover = commands.add_parser("recover", help="Requeue or fail items of dead runners.")
-        recover.add_argument("--unstuck-minutes", type=float, help="Default: setting, 5.")
+        recover.add_argument(
+            "--unstuck-minutes",
+            type=duration_in("m"),
+            help="Silence that makes a runner dead: 5, 90s, 1h (bare: minutes; default: setting).",
+        )
 
     @staticmethod
     def _add_filters(parser: CommandParser) -> None:
         parser.add_argument("--status", choices=STATUSES)
-        parser.add_argument("--queue", type=queue_name)
+        parser.add_argument("--queue", "--queue-name", dest="queue", type=queue_name)
         parser.add_argument("--alias", type=alias_name)
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -162,7 +155,7 @@ class Command(BaseCommand):
             for item in items
         ]
         if not rows:
-            self.stdout.write("No matching items.")
+            self.stdout.write(self._nothing_matched(options))
             return
         headers = ["ID", "ALIAS", "QUEUE", "STATUS", "ATTEMPTS", "PRIORITY", "CREATED", "ERROR"]
         self.stdout.write(table(headers, rows))
@@ -174,7 +167,11 @@ class Command(BaseCommand):
         self._apply("cancel", options)
 
     def _apply(self, action: str, options: dict[str, Any]) -> None:
-        report = apply_action(action, self._chosen(options), actor=command_line_actor())
+        items = self._chosen(options)
+        if not options["ids"] and not items.exists():
+            self.stdout.write(f"{self._nothing_matched(options)} Nothing was changed.")
+            return
+        report = apply_action(action, items, actor=command_line_actor())
         self.stdout.write(report.summary())
 
     def handle_purge(self, options: dict[str, Any]) -> None:
@@ -193,12 +190,23 @@ class Command(BaseCommand):
 
     # ------------------------------------------------------------------ item selection
     def _filtered(self, options: dict[str, Any]) -> QuerySet[QueueItem]:
-        alias = options["alias"] or None
-        if alias and not TaskDefinition.all_objects.filter(alias=alias).exists():
-            raise CommandError(f"No task definition has the alias {alias!r}.")
         return QueueItem.objects.matching(
-            status=options["status"] or None, queue_name=options["queue"] or None, alias=alias
+            status=options["status"] or None,
+            queue_name=options["queue"] or None,
+            alias=options["alias"] or None,
         )
+
+    @staticmethod
+    def _nothing_matched(options: dict[str, Any]) -> str:
+        """The same answer (and exit status 0) whichever filter matched nothing, with a hint
+        when an alias or queue is unknown altogether, as a typo would be."""
+        alias, queue = options["alias"], options["queue"]
+        unknown = []
+        if alias and not TaskDefinition.all_objects.filter(alias=alias).exists():
+            unknown.append(f"no task definition has the alias {alias!r}")
+        if queue and not QueueItem.all_objects.filter(queue_name=queue).exists():
+            unknown.append(f"no item was ever on queue {queue!r}")
+        return "No matching items" + (f" ({'; '.join(unknown)})." if unknown else ".")
 
     def _chosen(self, options: dict[str, Any]) -> QuerySet[QueueItem]:
         """Items named by id, or matched by filters; never both, never neither."""

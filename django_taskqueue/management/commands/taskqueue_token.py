@@ -1,4 +1,4 @@
-"""``manage.py taskqueue_token USERNAME [--lifetime SECONDS]``: print a bearer token for the API."""
+"""``manage.py taskqueue_token USERNAME [--lifetime DURATION]``: a bearer token for the API."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_taskqueue.api.auth import mint_token
 from django_taskqueue.exceptions import InvalidValue
+from django_taskqueue.management.arguments import duration_in
 from django_taskqueue.validation import check_integer
 
 MAX_TOKEN_LIFETIME_SECONDS = 10 * 366 * 24 * 3600  # ten years
@@ -21,18 +22,19 @@ class Command(BaseCommand):
         parser.add_argument("username", help="The user the token acts as.")
         parser.add_argument(
             "--lifetime",
-            type=int,
+            type=duration_in("s"),
             default=None,
-            help="Seconds until the token expires (default: API_JWT_LIFETIME_SECONDS).",
+            help="Until the token expires: 3600, 12h, 30d (default: API_JWT_LIFETIME_SECONDS).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         lifetime = options["lifetime"]
         if lifetime is not None:
+            lifetime = round(lifetime)
             try:
                 check_integer(lifetime, "--lifetime", 1, MAX_TOKEN_LIFETIME_SECONDS)
             except InvalidValue as exc:
-                raise CommandError(str(exc)) from None
+                raise CommandError(f"{exc} (1s to 10 years)") from None
         user_model = get_user_model()
         try:
             user = user_model._default_manager.get_by_natural_key(options["username"])
