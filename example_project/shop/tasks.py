@@ -16,7 +16,7 @@ from django_taskqueue import current_task, handler
 from .models import Customer, Order
 
 
-@handler("SendWelcomeEmail", queue="emails", max_attempts=5, title="Send the welcome email")
+@handler("SendWelcomeEmail", queue_name="emails", max_attempts=5, title="Send the welcome email")
 def send_welcome_email(customer_id: int) -> dict[str, str]:
     """Greets a new customer; retried on SMTP hiccups."""
     customer = Customer.objects.get(pk=customer_id)
@@ -29,7 +29,9 @@ def send_welcome_email(customer_id: int) -> dict[str, str]:
     return {"sent_to": customer.email}
 
 
-@handler("ExportOrdersReport", queue="reports", timeout_seconds=300, title="Export orders as CSV")
+@handler(
+    "ExportOrdersReport", queue_name="reports", timeout_seconds=300, title="Export orders as CSV"
+)
 def export_orders_report(days: int = 1) -> dict[str, object]:
     """Writes the paid orders of the last ``days`` days to a CSV file under var/reports."""
     since = timezone.now() - timedelta(days=days)
@@ -56,7 +58,7 @@ def export_orders_report(days: int = 1) -> dict[str, object]:
 
 @handler(
     "CallWebhook",
-    queue="webhooks",
+    queue_name="webhooks",
     max_attempts=3,
     retry_backoff_seconds=0.5,
     timeout_seconds=30,
@@ -72,7 +74,7 @@ def call_webhook(url: str, event: str, payload: dict | None = None) -> dict[str,
         return {"status": response.status}
 
 
-@handler("CleanupOldData", queue="maintenance", title="Delete abandoned orders")
+@handler("CleanupOldData", queue_name="maintenance", title="Delete abandoned orders")
 def cleanup_old_data(days: int = 90) -> dict[str, int]:
     """Removes abandoned orders older than ``days`` days."""
     cutoff = timezone.now() - timedelta(days=days)
