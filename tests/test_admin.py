@@ -11,6 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -734,7 +735,8 @@ def test_dashboard_shows_queues_chart_and_live_runners(admin_client):
     assert html.count(f'href="{failed_link.replace("&", "&amp;")}"') == 1
     listed = admin_client.get(failed_link).context["cl"].result_list
     assert [item.status for item in listed] == ["failed", "failed"]
-    assert "<svg" in html and "0 min ago: 3 finished, 2 failed" in html
+    minute = timezone.localtime(now).strftime("%H:%M")
+    assert "<svg" in html and f"{minute}: 3 finished, 2 failed" in html
     assert "worker-1" in html and "worker-2" not in html
     assert 'name="paused" value="0"' in html  # resume button for the paused queue
 
@@ -775,14 +777,88 @@ def test_dashboard_needs_a_permission():
 
 
 def test_minute_chart_stacks_failures_under_the_rest():
-    chart = minute_chart([0, 4, 2], [0, 1, 2], width=30, height=41)
+    first_minute = timezone.make_aware(datetime(2026, 3, 3, 14, 4))
+    chart = minute_chart([0, 4, 2], [0, 1, 2], first_minute, width=30, height=41)
     empty, mixed, all_failed = chart.bars
     assert chart.peak == 4
     assert (empty.ok_height, empty.failed_height) == (0, 0)
     assert (mixed.failed_height, mixed.ok_height) == (10, 30)
     assert mixed.failed_y == 31 and mixed.ok_y == 1
     assert (all_failed.ok_height, all_failed.failed_height) == (0, 20)
-    assert [bar.minutes_ago for bar in chart.bars] == [2, 1, 0]
+    assert [bar.minute for bar in chart.bars] == ["14:04", "14:05", "14:06"]
+
+
+def test_minute_chart_labels_its_time_axis_every_five_minutes():
+    first_minute = timezone.make_aware(datetime(2026, 3, 3, 13, 58))
+    chart = minute_chart([1] * 15, [0] * 15, first_minute, width=600, height=120)
+    assert [tick.label for tick in chart.ticks] == ["14:00", "14:05", "14:10"]
+    assert [tick.x for tick in chart.ticks] == [100, 300, 500]  # under bars 2, 7 and 12
+    on_the_hour = timezone.make_aware(datetime(2026, 3, 3, 14, 0))
+    edge = minute_chart([1] * 3, [0] * 3, on_the_hour, width=30, height=10)
+    assert [(tick.label, tick.x) for tick in edge.ticks] == [("14:00", 15)]  # kept whole
+    html = render_to_string("admin/django_taskqueue/queuestate/minute_chart.html", {"chart": chart})
+    assert 'height="134"' in html  # the bars' 120 px and the axis labels under them
+    assert '<text class="tq-axis-label" x="300.0" y="134" text-anchor="middle">14:05</text>' in html
+
+
+def test_dashboard_oldest_waiting_counts_due_items_and_shows_the_next_scheduled(admin_client):
+    now = timezone.now()
+    make_item("queued", run_at=now - timedelta(minutes=3), created_at=now - timedelta(hours=5))
+    make_item("queued", run_at=now + timedelta(minutes=42), created_at=now - timedelta(days=1))
+    make_item("queued", run_at=now + timedelta(hours=3))
+    make_item("paused", run_at=now - timedelta(hours=2))  # held: not waiting to run
+    make_item("queued", alias="Noop", run_at=now - timedelta(hours=1)).soft_delete()
+    response = admin_client.get(DASHBOARD_URL)
+    (row,) = response.context["queues"]
+    assert 180 <= row.overview.oldest_queued_age_seconds < 200
+    assert row.oldest_queued_age.startswith("3 min")
+    assert abs((row.overview.next_scheduled_at - now).total_seconds() - 42 * 60) < 1
+    assert re.search(r">in 4[12] min \d+ s</time>", str(row.next_scheduled))
+    html = response.content.decode()
+    assert "Next scheduled" in html and str(row.next_scheduled) in html
+    make_item("queued", queue_name="later", run_at=now + timedelta(seconds=90))
+    rows = {r.overview.name: r for r in admin_client.get(DASHBOARD_URL).context["queues"]}
+    assert rows["later"].oldest_queued_age == "—"  # nothing due yet
+    assert re.search(r">in 1 min (29|30) s</time>", str(rows["later"].next_scheduled))
+
+
+def test_dashboard_heartbeats_read_in_seconds(admin_client, settings):
+    settings.TASKQUEUE = {**settings.TASKQUEUE, "RUNNER_HEARTBEAT_SECONDS": 5}  # live for 15 s
+    Runner.objects.create(
+        id="live",
+        hostname="worker-1",
+        pid=101,
+        queues=["emails", "reports"],
+        concurrency=4,
+        heartbeat_at=timezone.now() - timedelta(seconds=3),
+    )
+    html = admin_client.get(DASHBOARD_URL).content.decode()
+    heartbeat = re.search(r'<td class="tq-heartbeat">(.*?)</td>', html)[1]
+    assert re.fullmatch(r'<time datetime="[^"]+" title="[^"]+">[34] s ago</time>', heartbeat)
+    assert "<td>emails, reports</td>" in html
+
+
+def test_dashboard_page_refreshes_itself_from_the_live_fragment(admin_client):
+    live_url = reverse("admin:django_taskqueue_queuestate_live")
+    html = admin_client.get(DASHBOARD_URL).content.decode()
+    assert "django_taskqueue/dashboard.js" in html
+    assert f'<div id="tq-live" data-url="{live_url}" data-refresh-seconds="5">' in html
+    assert 'id="tq-refresh-toggle"' in html and "Pause updates" in html
+    assert "onclick" not in html.split('id="content-main"')[1]
+    make_item("queued")
+    fragment = admin_client.get(live_url)
+    assert fragment.status_code == 200 and "no-store" in fragment["Cache-Control"]
+    body = fragment.content.decode()
+    assert "<html" not in body and 'id="tq-live"' not in body
+    assert 'data-queue="tests"' in body and "figures as of" in body
+    assert re.search(r'data-status="queued">Queued <span class="tq-count">1</span>', body)
+
+
+def test_the_live_fragment_is_for_staff_with_the_permission(client):
+    live_url = reverse("admin:django_taskqueue_queuestate_live")
+    assert client.get(live_url).status_code == 302  # to the login page
+    assert staff_client("view_queueitem").get(live_url).status_code == 403
+    assert staff_client("view_queuestate").get(live_url).status_code == 200
 
 
 # --------------------------------------------------------------------------- runners

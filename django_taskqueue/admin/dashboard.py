@@ -2,12 +2,15 @@
 
 Queues are not rows an operator creates or edits; they exist because items name them. So the
 "Queues" entry on the admin index opens this page: per-queue health from ``queue_overview()``,
-a throughput chart, pause/resume buttons and the live runners.
+a throughput chart, pause/resume buttons and the live runners. Its figures come from the
+``live/`` fragment too, which the page's script fetches every few seconds to replace them
+without reloading the page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -15,18 +18,22 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from ..actions import set_queue_paused
 from ..audit import Actor
 from ..exceptions import InvalidName
-from ..models import QueueItem, QueueState
-from ..stats import QueueOverview, live_runners, queue_overview
+from ..models import QueueItem, QueueState, Runner
+from ..stats import QueueOverview, live_runners, minute_window, queue_overview
 from ..validation import validate_name
 from .charts import MinuteChart, minute_chart, summed
-from .display import STYLESHEET, short_duration
+from .display import STYLESHEET, compact_time, relative_time, short_duration
 
 WINDOW_MINUTES = 15
+REFRESH_SECONDS = 5  # how often the page's script fetches fresh figures
+LIVE_TEMPLATE = "admin/django_taskqueue/queuestate/dashboard_live.html"
 
 
 @dataclass
@@ -36,22 +43,36 @@ class QueueRow:
     overview: QueueOverview
     chart: MinuteChart
     oldest_queued_age: str
+    next_scheduled: SafeString | str
     status_links: list[tuple[str, Any, int, str]]  # (status, label, count, url)
+
+
+@dataclass
+class RunnerRow:
+    runner: Runner
+    started: SafeString | str
+    heartbeat: SafeString | str  # "3 s ago"
 
 
 @admin.register(QueueState)
 class QueueDashboardAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": (STYLESHEET,)}
+        js = ("django_taskqueue/dashboard.js",)
 
     def get_urls(self) -> list[Any]:
-        # Only two pages: the dashboard, under the change-list URL name the admin index links
-        # to, and the pause switch. Queue rows are never added, edited or deleted by hand.
+        # The dashboard, under the change-list URL name the admin index links to, its live
+        # figures and the pause switch. Queue rows are never added, edited or deleted by hand.
         return [
             path(
                 "",
                 self.admin_site.admin_view(self.dashboard_view),
                 name="django_taskqueue_queuestate_changelist",
+            ),
+            path(
+                "live/",
+                self.admin_site.admin_view(self.live_view),
+                name="django_taskqueue_queuestate_live",
             ),
             path(
                 "set-paused/",
@@ -69,34 +90,58 @@ class QueueDashboardAdmin(admin.ModelAdmin):
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        overviews = queue_overview(WINDOW_MINUTES)
         context = {
             **self.admin_site.each_context(request),
+            **self._figures(request),
             "title": _("Queues and runners"),
             "opts": self.opts,
             "media": self.media,
-            "window_minutes": WINDOW_MINUTES,
-            "queues": [self._row(overview) for overview in overviews],
-            "total_chart": minute_chart(
-                summed([o.throughput_per_minute for o in overviews], WINDOW_MINUTES),
-                summed([o.failures_per_minute for o in overviews], WINDOW_MINUTES),
-                width=600,
-                height=120,
-            ),
-            "runners": live_runners(),
-            "can_pause": self.has_change_permission(request),
+            "refresh_seconds": REFRESH_SECONDS,
         }
         return TemplateResponse(
             request, "admin/django_taskqueue/queuestate/dashboard.html", context
         )
 
+    def live_view(self, request: HttpRequest) -> HttpResponse:
+        """The dashboard's figures alone, as the HTML fragment the page's script swaps in."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(request, LIVE_TEMPLATE, self._figures(request))
+
+    def _figures(self, request: HttpRequest) -> dict[str, Any]:
+        now = timezone.now()
+        first_minute = minute_window(now, WINDOW_MINUTES)
+        overviews = queue_overview(WINDOW_MINUTES, now=now)
+        return {
+            "now": now,
+            "window_minutes": WINDOW_MINUTES,
+            "queues": [self._row(overview, first_minute, now) for overview in overviews],
+            "total_chart": minute_chart(
+                summed([o.throughput_per_minute for o in overviews], WINDOW_MINUTES),
+                summed([o.failures_per_minute for o in overviews], WINDOW_MINUTES),
+                first_minute,
+                width=600,
+                height=120,
+            ),
+            "runners": [
+                RunnerRow(
+                    runner, compact_time(runner.started_at), relative_time(runner.heartbeat_at, now)
+                )
+                for runner in live_runners()
+            ],
+            "can_pause": self.has_change_permission(request),
+        }
+
     @staticmethod
-    def _row(overview: QueueOverview) -> QueueRow:
+    def _row(overview: QueueOverview, first_minute: datetime, now: datetime) -> QueueRow:
         items_url = reverse("admin:django_taskqueue_queueitem_changelist")
         return QueueRow(
             overview=overview,
-            chart=minute_chart(overview.throughput_per_minute, overview.failures_per_minute),
+            chart=minute_chart(
+                overview.throughput_per_minute, overview.failures_per_minute, first_minute
+            ),
             oldest_queued_age=short_duration(overview.oldest_queued_age_seconds),
+            next_scheduled=relative_time(overview.next_scheduled_at, now),
             status_links=[
                 (
                     status,

@@ -39,15 +39,21 @@ class QueueStatistics:
         """Queue name -> paused, for every queue that has a switch row."""
         return dict(QueueState.objects.using(self.using).values_list("name", "is_paused"))
 
-    def oldest_ready(self, now: datetime) -> dict[str, datetime]:
-        """Per queue, the ``run_at`` of the item that has waited longest since it became ready."""
-        return dict(
+    def waiting_times(self, now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Per queue holding queued items: the ``run_at`` of the item that has waited longest
+        since it became due (None: none is due yet), and of the next one scheduled after
+        ``now`` (None: none is)."""
+        rows = (
             self._alive()
-            .filter(status=QueueItem.Status.QUEUED, run_at__lte=now)
+            .filter(status=QueueItem.Status.QUEUED)
             .values_list("queue_name")
-            .annotate(oldest=Min("run_at"))
+            .annotate(
+                oldest_due=Min("run_at", filter=Q(run_at__lte=now)),
+                next_scheduled=Min("run_at", filter=Q(run_at__gt=now)),
+            )
             .order_by()
         )
+        return {queue: (oldest_due, next_scheduled) for queue, oldest_due, next_scheduled in rows}
 
     def finished_per_minute(self, since: datetime) -> list[tuple[str, datetime, str, int]]:
         """``(queue, minute, status, count)`` of items finished since ``since``."""
