@@ -27,6 +27,7 @@ _EXPORTS = {
     "TaskTimeout": "exceptions",
     "TaskInterrupt": "exceptions",
     "InvalidValue": "exceptions",
+    "Snooze": "exceptions",
 }
 
 __all__ = sorted(_EXPORTS)

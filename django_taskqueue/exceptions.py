@@ -98,3 +98,20 @@ class InvalidTransition(TaskQueueError):
     """An operator action that does not apply to an item in its current status."""
 
     code = "invalid_transition"
+
+
+class Snooze(Exception):  # noqa: N818 - named for what the handler asks, like Django's Http404
+    """Raised by a handler to run its item again later without spending an attempt.
+
+    ``raise Snooze(30)``: the item goes back to ``queued`` with ``run_at`` 30 seconds from
+    now, its attempt count as before the attempt. For "not yet" answers (a rate-limited API,
+    a resource not ready) that are not failures.
+    """
+
+    code = "snooze"
+
+    def __init__(self, seconds: float) -> None:
+        from .validation import check_seconds
+
+        self.seconds = check_seconds(seconds, "Snooze seconds")
+        super().__init__(f"Snoozed for {self.seconds:g} s")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-import random
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -20,11 +19,27 @@ from django.db import connections
 from django.utils import timezone
 
 from .conf import app_settings
-from .exceptions import HandlerNotFound, InvalidValue, TaskCanceled, UnstorableOutput
+from .exceptions import (
+    HandlerNotFound,
+    InvalidValue,
+    Snooze,
+    TaskCanceled,
+    TaskTimeout,
+    UnknownAlias,
+    UnstorableOutput,
+)
 from .jsonvalues import encode_json
 from .models import QueueItem, QueueItemAttempt, TaskDefinition
-from .registry import resolve_handler
-from .store.records import ClaimedItem, Failure, Outcome, UnreadableParameters, class_path
+from .registry import get_spec, resolve_handler
+from .retries import BACKOFF_KINDS, EXPONENTIAL, RetryPolicy, retry_delay
+from .store.records import (
+    SNOOZED,
+    ClaimedItem,
+    Failure,
+    Outcome,
+    UnreadableParameters,
+    class_path,
+)
 from .validation import MAX_SECONDS
 
 
@@ -36,6 +51,7 @@ class DefinitionInfo:
     timeout_seconds: float | None
     retry_backoff_seconds: float
     retry_backoff_max_seconds: float
+    retry_backoff: str = EXPONENTIAL
 
     @classmethod
     def from_row(cls, row: TaskDefinition) -> DefinitionInfo:
@@ -48,6 +64,7 @@ class DefinitionInfo:
             timeout_seconds=min(timeout, MAX_SECONDS) if timeout and timeout > 0 else None,
             retry_backoff_seconds=_clamped_seconds(row.retry_backoff_seconds),
             retry_backoff_max_seconds=_clamped_seconds(row.retry_backoff_max_seconds),
+            retry_backoff=row.retry_backoff if row.retry_backoff in BACKOFF_KINDS else EXPONENTIAL,
         )
 
 
@@ -88,22 +105,6 @@ def current_task() -> TaskContext | None:
     return getattr(_local, "context", None)
 
 
-def retry_delay(definition: DefinitionInfo, attempt: int) -> timedelta:
-    """Exponential backoff with up to 25% jitter, so failing items do not retry in lockstep.
-
-    Float arithmetic throughout, with the exponent capped: ``0.0 * 2**1024`` raises
-    ``OverflowError`` (the int cannot become a float), while ``2.0 ** 64`` is only large. The
-    result never exceeds the cap, nor ``MAX_SECONDS``.
-    """
-    exponent = min(max(attempt - 1, 0), 64)
-    base = min(
-        definition.retry_backoff_seconds * 2.0**exponent,
-        definition.retry_backoff_max_seconds,
-        MAX_SECONDS,
-    )
-    return timedelta(seconds=base * (1 + random.random() * 0.25))
-
-
 def encode_output(result: object) -> str | None:
     """The output's JSON text, by the same rules as parameters; ``UnstorableOutput`` if not."""
     if result is None:
@@ -127,9 +128,20 @@ def failure_outcome(
 ) -> Outcome:
     """A retry while attempts remain (and retrying can help), a final failure otherwise."""
     finished_at = timezone.now()
+    policy = _retry_policy(definition.alias)
     retry = retryable and item.attempts < item.max_attempts
+    retry = retry and policy.retries(_failure_class(failure, exception))
     if retry and attempt_outcome == QueueItemAttempt.Outcome.FAILED:
         attempt_outcome = QueueItemAttempt.Outcome.RETRY
+    retry_at = None
+    if retry:
+        retry_at = finished_at + retry_delay(
+            definition.retry_backoff,
+            definition.retry_backoff_seconds,
+            definition.retry_backoff_max_seconds,
+            item.attempts,
+            policy.backoff_function,
+        )
     return Outcome(
         item_id=item.id,
         status=QueueItem.Status.QUEUED if retry else QueueItem.Status.FAILED,
@@ -139,8 +151,39 @@ def failure_outcome(
         finished_at=finished_at,
         failure=failure,
         details=details,
-        retry_at=finished_at + retry_delay(definition, item.attempts) if retry else None,
+        retry_at=retry_at,
         exception=exception,
+    )
+
+
+def _retry_policy(alias: str) -> RetryPolicy:
+    try:
+        return get_spec(alias).retry_policy
+    except UnknownAlias:  # the handler is gone: nothing but the row's numbers to go by
+        return RetryPolicy()
+
+
+def _failure_class(failure: Failure, exception: BaseException | None) -> type[BaseException]:
+    """The class to match ``retry_on``/``give_up_on`` against; a timeout has no exception
+    object, only its class path."""
+    if exception is not None:
+        return type(exception)
+    return TaskTimeout if failure.class_path == class_path(TaskTimeout) else Exception
+
+
+def snooze_outcome(item: ClaimedItem, snooze: Snooze, details: str) -> Outcome:
+    """Back to ``queued`` at ``now + seconds``, the attempt given back (no attempt row)."""
+    finished_at = timezone.now()
+    line = f"[{finished_at.isoformat(timespec='seconds')}] Snoozed for {snooze.seconds:g} s\n"
+    return Outcome(
+        item_id=item.id,
+        status=QueueItem.Status.QUEUED,
+        attempt=item.attempts,
+        attempt_outcome=SNOOZED,
+        started_at=item.started_at,
+        finished_at=finished_at,
+        details=details + line,
+        retry_at=finished_at + timedelta(seconds=snooze.seconds),
     )
 
 
@@ -197,6 +240,8 @@ def execute(
             output_json=output_json,
             details="".join(context.details),
         )
+    except Snooze as exc:
+        return snooze_outcome(item, exc, "".join(context.details))
     except TaskCanceled as exc:
         return Outcome(
             item_id=item.id,

@@ -16,6 +16,13 @@ from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .exceptions import HandlerNotFound, InvalidValue, UnknownAlias
+from .retries import (
+    EXPONENTIAL,
+    BackoffFunction,
+    RetryPolicy,
+    backoff_kind,
+    exception_classes,
+)
 from .validation import (
     check_max_attempts,
     check_priority,
@@ -45,6 +52,9 @@ class HandlerSpec:
     retry_backoff_seconds: float | None = None
     title: str = ""
     description: str = ""
+    backoff: str = EXPONENTIAL  # the definition's kind of backoff; CODE: retry_policy's function
+    max_backoff_seconds: float | None = None
+    retry_policy: RetryPolicy = RetryPolicy()
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -60,11 +70,21 @@ def handler(
     retry_backoff_seconds: float | None = None,
     title: str = "",
     queue_name: str | None = None,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+    give_up_on: type[BaseException] | tuple[type[BaseException], ...] = (),
+    backoff: str | BackoffFunction | None = None,
+    max_backoff_seconds: float | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``alias``.
 
     ``queue_name`` (the main spelling, as in ``enqueue_by_alias``) and ``queue`` are the same
     option: the queue its items go to unless the caller names another.
+
+    ``retry_on`` and ``give_up_on`` are exception classes: only the first are retried, the
+    second fail the item at once. ``backoff`` is ``"exponential"`` (the default),
+    ``"linear"``, ``"constant"`` or a function ``(attempt) -> seconds``; with
+    ``retry_backoff_seconds`` (its base) and ``max_backoff_seconds`` (its cap) it seeds the
+    definition row, where operators may change them.
 
     The keyword arguments are defaults for the definition row, used only when that row is first
     created; afterwards the row, which operators may edit, is what counts.
@@ -81,6 +101,14 @@ def handler(
         check_seconds(retry_backoff_seconds, "retry_backoff_seconds")
     if not isinstance(title, str) or len(title) > TITLE_MAX_LENGTH or storable_text(title)[1]:
         raise InvalidValue(f"title must be text of at most {TITLE_MAX_LENGTH} characters.")
+    if max_backoff_seconds is not None:
+        check_seconds(max_backoff_seconds, "max_backoff_seconds")
+    policy = RetryPolicy(
+        retry_on=exception_classes(retry_on, "retry_on"),
+        give_up_on=exception_classes(give_up_on, "give_up_on"),
+        backoff_function=backoff if callable(backoff) else None,
+    )
+    backoff_kind_of_row = backoff_kind(backoff)
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _registry[alias] = HandlerSpec(
@@ -94,6 +122,9 @@ def handler(
             retry_backoff_seconds=retry_backoff_seconds,
             title=title or alias,
             description=(func.__doc__ or "").strip(),
+            backoff=backoff_kind_of_row,
+            max_backoff_seconds=max_backoff_seconds,
+            retry_policy=policy,
         )
         return func
 

@@ -79,6 +79,19 @@ class TaskDefinition(models.Model):
     max_attempts = models.PositiveIntegerField(
         _("max attempts"), default=3, validators=ATTEMPTS_VALIDATORS
     )
+    class Backoff(models.TextChoices):
+        EXPONENTIAL = "exponential", _("exponential: base × 2^(attempt − 1)")
+        LINEAR = "linear", _("linear: base × attempt")
+        CONSTANT = "constant", _("constant: base")
+        CODE = "code", _("the handler's backoff function")
+
+    retry_backoff = models.CharField(
+        _("retry backoff"),
+        max_length=16,
+        choices=Backoff.choices,
+        default=Backoff.EXPONENTIAL,
+        help_text=_("How the wait before a retry grows; capped, with up to 25% jitter."),
+    )
     retry_backoff_seconds = models.FloatField(
         _("retry backoff base (s)"), default=5, validators=SECONDS_VALIDATORS
     )
@@ -120,8 +133,12 @@ class TaskDefinition(models.Model):
                 app_settings.DEFAULT_RETRY_BACKOFF_SECONDS if backoff is None else backoff,
                 "retry_backoff_seconds",
             ),
+            "retry_backoff": spec.backoff,
             "retry_backoff_max_seconds": check_seconds(
-                app_settings.DEFAULT_RETRY_BACKOFF_MAX_SECONDS, "DEFAULT_RETRY_BACKOFF_MAX_SECONDS"
+                app_settings.DEFAULT_RETRY_BACKOFF_MAX_SECONDS
+                if spec.max_backoff_seconds is None
+                else spec.max_backoff_seconds,
+                "retry_backoff_max_seconds",
             ),
             "timeout_seconds": check_timeout(
                 spec.timeout_seconds or app_settings.DEFAULT_TIMEOUT_SECONDS

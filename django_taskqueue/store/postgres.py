@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from ..conf import app_settings
 from .base import ATTEMPTS, ITEMS, QueueStore, outcome_row
-from .records import ClaimedItem, Outcome
+from .records import SNOOZED, ClaimedItem, Outcome
 
 CHANNEL = "django_taskqueue"
 
@@ -62,7 +62,8 @@ _OUTCOME_COLUMNS = (
 )
 # The whole batch in one statement. The outcomes arrive as one JSON array of objects, which
 # json.dumps writes in C; as parallel arrays, psycopg quoted every element in Python. One CTE
-# updates the items (guarded), the INSERT records the attempts.
+# updates the items (guarded), the INSERT records the attempts. A snooze gives its attempt
+# back and leaves no attempt row.
 _RECORD = f"""
 WITH v AS (
     SELECT * FROM jsonb_to_recordset(%s::jsonb)
@@ -73,7 +74,7 @@ WITH v AS (
         last_error_class = v.error_class, last_error_message = v.error_message,
         details = t.details || v.details, completed_at = v.completed_at,
         run_at = COALESCE(v.retry_at, t.run_at), updated_at = v.finished_at, runner_id = NULL,
-        cancel_requested = FALSE
+        cancel_requested = FALSE, attempts = t.attempts - (v.outcome = '{SNOOZED}')::int
     FROM v WHERE t.id = v.item_id AND t.status = 'running' AND t.runner_id = %s
 )
 INSERT INTO {ATTEMPTS} (
@@ -82,7 +83,7 @@ INSERT INTO {ATTEMPTS} (
 )
 SELECT item_id, attempt, %s, started_at, finished_at, outcome, traceback, error_class,
        error_message
-FROM v WHERE EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
+FROM v WHERE v.outcome <> '{SNOOZED}' AND EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
 """
 _NAMES = [name for name, _ in _OUTCOME_COLUMNS]
 

@@ -16,6 +16,10 @@ MAX_DETAILS_CHARACTERS = 1_000_000
 MAX_MESSAGE_CHARACTERS = 10_000
 MAX_CLASS_PATH_CHARACTERS = 255  # the column's length
 
+# The attempt outcome of a handler's ``raise Snooze(...)``: the item waits again, its attempt
+# given back, and no attempt row is written.
+SNOOZED = "snoozed"
+
 
 class UnreadableParameters(Exception):
     """Stored parameters that are not a JSON object Python can read (written behind our back)."""

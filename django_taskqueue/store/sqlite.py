@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from .base import ATTEMPTS, DEFINITIONS, INSERTED_COLUMNS, ITEMS, QueueStore, outcome_row
-from .records import ClaimedItem, Outcome
+from .records import SNOOZED, ClaimedItem, Outcome
 
 # The parameters arrive as one JSON array; json_each hands back each element's text as is.
 _INSERT = f"""
@@ -52,7 +52,7 @@ _RECORD = f"""
 UPDATE {ITEMS}
 SET status = %s, output = %s, last_error = %s, last_error_class = %s, last_error_message = %s,
     details = details || %s, completed_at = %s, run_at = COALESCE(%s, run_at), updated_at = %s,
-    runner_id = NULL, cancel_requested = FALSE
+    runner_id = NULL, cancel_requested = FALSE, attempts = attempts - %s
 WHERE id = %s AND status = 'running' AND runner_id = %s
 """
 _RECORD_ATTEMPT = f"""
@@ -108,10 +108,16 @@ class SqliteStore(QueueStore):
         rows = [self._adapted(outcome_row(o.storable())) for o in outcomes]
         with transaction.atomic(using=self.using, savepoint=False):
             with self.connection.cursor() as cursor:
-                cursor.executemany(_RECORD, [(*r[1:10], r[0], runner_id) for r in rows])
+                cursor.executemany(
+                    _RECORD, [(*r[1:10], r[11] == SNOOZED, r[0], runner_id) for r in rows]
+                )
                 cursor.executemany(
                     _RECORD_ATTEMPT,
-                    [(r[0], r[10], runner_name, r[12], r[9], r[11], *r[3:6], r[0]) for r in rows],
+                    [
+                        (r[0], r[10], runner_name, r[12], r[9], r[11], *r[3:6], r[0])
+                        for r in rows
+                        if r[11] != SNOOZED  # a snooze gives its attempt back: no row
+                    ],
                 )
 
     def _adapted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -176,3 +176,24 @@ def test_canceling_a_running_async_handler_cancels_it_at_its_await(start_runner,
     assert marker.read_text() == "canceled at its await"
     runner.signal(signal.SIGTERM)
     assert runner.wait() == 0
+
+
+def test_snoozes_and_retry_policies_in_a_runner_process(start_runner):
+    snoozing = enqueue_by_alias("SnoozesTwice", {"seconds": 0.2})
+    given_up = enqueue_by_alias("GivesUpOnValueError", {"kind": "value"})
+    not_listed = enqueue_by_alias("RetriesOnlyTimeouts", {"kind": "key"})
+    listed = enqueue_by_alias("RetriesOnlyTimeouts", {"kind": "timeout"})
+    runner = start_runner("tests", "--interval", "0.05")
+
+    def finished() -> bool:
+        return not QueueItem.objects.filter(status__in=["queued", "running"]).exists()
+
+    wait_for(finished, timeout=60)
+    runner.signal(signal.SIGTERM)
+    assert runner.wait() == 0, runner.output()
+    items = QueueItem.objects.in_bulk([snoozing.pk, given_up.pk, not_listed.pk, listed.pk])
+    assert (items[snoozing.pk].status, items[snoozing.pk].attempts) == ("success", 1)
+    assert (items[given_up.pk].status, items[given_up.pk].attempts) == ("failed", 1)
+    assert (items[not_listed.pk].status, items[not_listed.pk].attempts) == ("failed", 1)
+    assert (items[listed.pk].status, items[listed.pk].attempts) == ("failed", 3)
+    assert "attempt 1/3 failed" in runner.output() and "not retried" in runner.output()

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from django_taskqueue import current_task, handler
+from django_taskqueue import Snooze, current_task, handler
 
 from .models import Journal
 
@@ -229,3 +229,63 @@ def fails_forever() -> None:
 @handler("ReturnsFloats", queue="poison", max_attempts=1)
 def returns_floats(values: list[float]) -> list[float]:
     return values
+
+
+@handler("SnoozesTwice", queue="tests", max_attempts=1)
+def snoozes_twice(seconds: float = 0.0) -> int:
+    """Snoozes on its first two runs, then succeeds: with one attempt, only if snoozes are free."""
+    task = current_task()
+    assert task is not None
+    runs = Journal.objects.filter(item_id=task.item_id).count()
+    _journal()
+    if runs < 2:
+        raise Snooze(seconds)
+    return runs + 1
+
+
+@handler("GivesUpOnValueError", queue="tests", max_attempts=3, give_up_on=ValueError)
+def gives_up_on_value_error(kind: str) -> None:
+    _journal()
+    raise {"value": ValueError, "key": KeyError}[kind](f"{kind} fails")
+
+
+@handler(
+    "RetriesOnlyTimeouts",
+    queue="tests",
+    max_attempts=3,
+    retry_on=(TimeoutError, ConnectionError),
+    retry_backoff_seconds=0.0,
+)
+def retries_only_timeouts(kind: str) -> None:
+    _journal()
+    raise {"timeout": TimeoutError, "key": KeyError}[kind](f"{kind} fails")
+
+
+BACKOFF_CALLS: list[int] = []
+
+
+def _recorded_backoff(attempt: int) -> float:
+    BACKOFF_CALLS.append(attempt)
+    return 0.01 * attempt
+
+
+@handler("OwnBackoff", queue="tests", max_attempts=3, backoff=_recorded_backoff)
+def own_backoff() -> None:
+    _journal()
+    raise RuntimeError("fails on purpose")
+
+
+def _broken_backoff(attempt: int) -> float:
+    raise ZeroDivisionError("a bug in the backoff function")
+
+
+@handler(
+    "BrokenBackoff",
+    queue="tests",
+    max_attempts=2,
+    backoff=_broken_backoff,
+    retry_backoff_seconds=0.01,
+)
+def broken_backoff() -> None:
+    _journal()
+    raise RuntimeError("fails on purpose")
