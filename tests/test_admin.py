@@ -391,7 +391,12 @@ def test_detail_page_shows_data_log_traceback_runner_and_attempts(admin_client):
 
 def test_detail_page_shows_timestamps_to_the_second(admin_client):
     created = timezone.make_aware(datetime(2026, 3, 3, 12, 34, 56))
-    item = make_item("success", created_at=created, completed_at=created + timedelta(seconds=7))
+    item = make_item(
+        "success",
+        created_at=created,
+        run_at=created + timedelta(seconds=1),
+        completed_at=created + timedelta(seconds=7),
+    )
     QueueItemAttempt.objects.create(
         item=item, number=1, outcome="success", started_at=created, finished_at=created
     )
@@ -399,6 +404,8 @@ def test_detail_page_shows_timestamps_to_the_second(admin_client):
     text = html.content.decode()
     assert '<time datetime="2026-03-03T12:34:56' in text and ">2026-03-03 12:34:56</time>" in text
     assert ">2026-03-03 12:35:03</time>" in text  # completed
+    run_at = re.search(r'class="form-row field-run_at_exact">.*?</time>', text, re.S)[0]
+    assert run_at.endswith(">2026-03-03 12:34:57</time>")  # read-only now, to the second
     assert "<td>2026-03-03 12:34:56</td>" in text  # the attempt's start and finish
 
 
@@ -790,12 +797,14 @@ def test_minute_chart_stacks_failures_under_the_rest():
 
 def test_minute_chart_labels_its_time_axis_every_five_minutes():
     first_minute = timezone.make_aware(datetime(2026, 3, 3, 13, 58))
-    chart = minute_chart([1] * 15, [0] * 15, first_minute, width=600, height=120)
+    chart = minute_chart([1] * 15, [0] * 15, first_minute, width=600, height=120, labelled=True)
     assert [tick.label for tick in chart.ticks] == ["14:00", "14:05", "14:10"]
     assert [tick.x for tick in chart.ticks] == [100, 300, 500]  # under bars 2, 7 and 12
     on_the_hour = timezone.make_aware(datetime(2026, 3, 3, 14, 0))
-    edge = minute_chart([1] * 3, [0] * 3, on_the_hour, width=30, height=10)
+    edge = minute_chart([1] * 3, [0] * 3, on_the_hour, width=30, height=10, labelled=True)
     assert [(tick.label, tick.x) for tick in edge.ticks] == [("14:00", 15)]  # kept whole
+    small = minute_chart([1] * 3, [0] * 3, on_the_hour, width=30, height=10)
+    assert (small.ticks, small.full_height) == ([], 10)  # a queue's: times on hover only
     html = render_to_string("admin/django_taskqueue/queuestate/minute_chart.html", {"chart": chart})
     assert 'height="134"' in html  # the bars' 120 px and the axis labels under them
     assert '<text class="tq-axis-label" x="300.0" y="134" text-anchor="middle">14:05</text>' in html

@@ -48,7 +48,7 @@ class MinuteChart:
 
     @property
     def full_height(self) -> int:
-        return self.height + AXIS_HEIGHT
+        return self.height + AXIS_HEIGHT if self.ticks else self.height
 
 
 def minute_chart(
@@ -58,10 +58,12 @@ def minute_chart(
     *,
     width: int = 240,
     height: int = 48,
+    labelled: bool = False,
 ) -> MinuteChart:
     """Bars for per-minute counts, ``first_minute`` first (as ``queue_overview`` gives them).
 
     ``completed`` counts every finished item, failed ones included; ``failed`` is the red part.
+    A ``labelled`` chart has clock times under its bars; every bar tells its minute on hover.
     """
     peak = max(completed, default=0)
     slot = width / max(len(completed), 1)
@@ -84,7 +86,7 @@ def minute_chart(
                 minute=minute.strftime("%H:%M"),
             )
         )
-        if minute.minute % TICK_MINUTES == 0:
+        if labelled and minute.minute % TICK_MINUTES == 0:
             middle = index * slot + slot / 2
             x = min(max(middle, LABEL_HALF_WIDTH), width - LABEL_HALF_WIDTH)
             ticks.append(AxisTick(x=round(x, 2), label=minute.strftime("%H:%M")))

@@ -122,6 +122,7 @@ class QueueDashboardAdmin(admin.ModelAdmin):
                 first_minute,
                 width=600,
                 height=120,
+                labelled=True,
             ),
             "runners": [
                 RunnerRow(

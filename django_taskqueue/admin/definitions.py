@@ -22,7 +22,7 @@ from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
 from ..jsonvalues import decode_json_text
 from ..models import QueueItem, TaskDefinition
-from .display import STYLESHEET, exact_time_field
+from .display import STYLESHEET, breakable, exact_time_field
 from .filters import CheckedLookupsMixin, DeletedFilter
 
 ENQUEUE_PERMISSION = "django_taskqueue.enqueue_taskdefinition"
@@ -108,7 +108,7 @@ def _count_items(status: str) -> Coalesce:
 @admin.register(TaskDefinition)
 class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
-        "alias",
+        "alias_column",
         "title",
         "is_active",
         "queue_name",
@@ -119,6 +119,7 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         "failed_count",
         "enqueue_link",
     )
+    list_display_links = ("alias_column",)
     list_filter = ("is_active", "queue_name", DeletedFilter)
     search_fields = ("alias", "title", "handler")
     readonly_fields = ("handler", "created_at_exact", "updated_at_exact", "deleted_at_exact")
@@ -191,6 +192,10 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         return TemplateResponse(
             request, "admin/django_taskqueue/taskdefinition/enqueue.html", context
         )
+
+    @admin.display(description=_("alias"), ordering="alias")
+    def alias_column(self, definition: TaskDefinition) -> str:
+        return breakable(definition.alias)
 
     @admin.display(description=_("queued"), ordering="queued_count")
     def queued_count(self, definition: TaskDefinition) -> int:

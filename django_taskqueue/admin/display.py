@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,17 +11,29 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Model
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 # The stylesheet every taskqueue admin page loads: badges, <pre> blocks, the dashboard.
 STYLESHEET = "django_taskqueue/admin.css"
 
+# Where a name may wrap: after . _ - : /, and between the words of CamelCase.
+_NAME_BREAK = re.compile(r"(?<=[._\-:/])|(?<=[a-z0-9])(?=[A-Z])")
+
 
 def status_badge(status: str, label: Any) -> SafeString:
     """A coloured pill; the colour comes from the ``tq-status-<status>`` CSS class."""
     return format_html('<span class="tq-badge tq-status-{}">{}</span>', status, label)
+
+
+def breakable(name: str) -> SafeString:
+    """``SendWelcomeEmail`` that may wrap as ``Send|Welcome|Email`` in a narrow column.
+
+    A browser never breaks inside a word, so a column of long aliases or queue names is as
+    wide as the longest; ``<wbr>`` offers the breaks only where the table needs them.
+    """
+    return mark_safe("<wbr>".join(escape(part) for part in _NAME_BREAK.split(name)))
 
 
 def pretty_json(value: Any) -> SafeString:

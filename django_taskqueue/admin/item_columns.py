@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import QueueItem
 from .display import (
+    breakable,
     compact_time,
     cut_at_word,
     exact_time_field,
@@ -36,7 +37,11 @@ ERROR_COLUMN_CHARACTERS = 60
 class ItemColumnsMixin:
     @admin.display(description=_("definition"), ordering="definition__alias")
     def alias(self, item: QueueItem) -> str:
-        return item.definition.alias
+        return breakable(item.definition.alias)
+
+    @admin.display(description=_("queue"), ordering="queue_name")
+    def queue_column(self, item: QueueItem) -> str:
+        return breakable(item.queue_name)
 
     @admin.display(description=_("status"), ordering="status")
     def colored_status(self, item: QueueItem) -> str:
@@ -51,14 +56,19 @@ class ItemColumnsMixin:
     def run_at_column(self, item: QueueItem) -> str:
         return compact_time(item.run_at)
 
-    @admin.display(description=_("created"), ordering="created_at")
-    def created_column(self, item: QueueItem) -> str:
-        return compact_time(item.created_at)
-
-    @admin.display(description=_("started"), ordering="started_at")
+    @admin.display(description=_("started (duration)"), ordering="started_at")
     def started_column(self, item: QueueItem) -> str:
-        return compact_time(item.started_at)
+        """The start and how long the run took (or runs): one column, wrapping when narrow,
+        so the list fits a laptop screen. The creation order is the id's."""
+        if item.started_at is None:
+            return "—"
+        return format_html(
+            '{} <span class="tq-duration">{}</span>',
+            compact_time(item.started_at),
+            self.duration_display(item),
+        )
 
+    run_at_exact = exact_time_field(QueueItem, "run_at")
     created_at_exact = exact_time_field(QueueItem, "created_at")
     started_at_exact = exact_time_field(QueueItem, "started_at")
     completed_at_exact = exact_time_field(QueueItem, "completed_at")
@@ -122,6 +132,10 @@ class ItemColumnsMixin:
             {
                 "attempts": item.attempt_log.order_by("finished_at", "id"),
                 "running": item if running else None,
-                "running_for": self.duration_display(item) if running else "",
+                "running_for": (
+                    short_duration(timezone.now() - item.started_at)
+                    if running and item.started_at
+                    else ""
+                ),
             },
         )

@@ -33,6 +33,8 @@ from .item_columns import ItemColumnsMixin
 # What an operator may change, and only while the item waits: where and when it runs.
 OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
 EDITABLE_STATUSES = (QueueItem.Status.QUEUED, QueueItem.Status.PAUSED)
+# The same, once read-only: run at to the second, like the item's other times.
+READ_ONLY_SCHEDULING_FIELDS = ("queue_name", "priority", "run_at_exact")
 
 
 @admin.register(QueueItem)
@@ -40,14 +42,12 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
     list_display = (
         "id",
         "alias",
-        "queue_name",
+        "queue_column",
         "colored_status",
         "attempts_display",
         "priority",
         "run_at_column",
-        "created_column",
         "started_column",
-        "duration_display",
         "error_column",
     )
     list_display_links = ("id", "alias")
@@ -136,10 +136,24 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
                 return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
 
+    @staticmethod
+    def _editable(item: QueueItem | None) -> bool:
+        return item is not None and item.status in EDITABLE_STATUSES and item.deleted_at is None
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        if obj is not None and obj.status in EDITABLE_STATUSES and obj.deleted_at is None:
+        if self._editable(obj):
             return self.readonly_fields
-        return self.readonly_fields + OPERATOR_EDITABLE_FIELDS
+        return self.readonly_fields + READ_ONLY_SCHEDULING_FIELDS
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if self._editable(obj):
+            return self.fieldsets
+        return [
+            (title, {**options, "fields": READ_ONLY_SCHEDULING_FIELDS})
+            if options["fields"] == OPERATOR_EDITABLE_FIELDS
+            else (title, options)
+            for title, options in self.fieldsets
+        ]
 
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
