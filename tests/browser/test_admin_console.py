@@ -29,8 +29,6 @@ def test_operator_requeues_a_failed_item_and_checks_the_queues(
     page.screenshot(path=screenshot_dir / "queue-item-detail.png", full_page=True)
 
     page.goto(f"{admin}django_taskqueue/queueitem/")
-    page.click("#toggle-nav-sidebar")  # more room for the columns
-    page.evaluate("window.scrollTo(0, 0)")
     expect(page.locator(".tq-status-failed").first).to_be_visible()
     page.screenshot(path=screenshot_dir / "queue-items.png")
 
