@@ -28,6 +28,7 @@ _EXPORTS = {
     "TaskInterrupt": "exceptions",
     "InvalidValue": "exceptions",
     "Snooze": "exceptions",
+    "DuplicateItem": "exceptions",
 }
 
 __all__ = sorted(_EXPORTS)

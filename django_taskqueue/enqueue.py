@@ -8,18 +8,25 @@ one of these two.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from .exceptions import InactiveDefinition, InvalidParameters, UnknownAlias
+from .exceptions import (
+    DuplicateItem,
+    InactiveDefinition,
+    InvalidParameters,
+    TaskQueueError,
+    UnknownAlias,
+)
 from .jsonvalues import encode_parameters
 from .models import QueueItem, TaskDefinition
 from .registry import is_registered, registered_aliases
 from .store import QueueStore, get_store
+from .uniqueness import PERIOD, check_on_duplicate, check_unique_key
 from .validation import (
     check_integer,
     check_priority,
@@ -29,6 +36,7 @@ from .validation import (
 )
 
 MAX_BATCH_SIZE = 100_000
+MAX_UNIQUE_TRIES = 5
 
 _FIELDS = [field.attname for field in QueueItem._meta.concrete_fields]
 # What a new row holds in the columns the insert leaves to their defaults.
@@ -48,10 +56,14 @@ def enqueue_by_alias(
     run_at: datetime | None = None,
     delay: float | timedelta | None = None,
     queue: str | None = None,
+    unique_key: str | None = None,
+    on_duplicate: str = "return",
 ) -> QueueItem:
     """Store one execution of ``alias``. Inside ``atomic()`` runners see it only at commit.
 
-    ``queue`` is another spelling of ``queue_name``, as in ``@handler(queue=...)``.
+    ``queue`` is another spelling of ``queue_name``, as in ``@handler(queue=...)``. With a
+    ``unique_key``, an item of ``alias`` already holding that key (see ``uniqueness.py``) is
+    returned instead of a new one, or ``DuplicateItem`` raised with ``on_duplicate="raise"``.
 
     With ``TASKQUEUE["DATABASE"]`` set, "inside atomic()" means an ``atomic(using=...)`` on
     that alias: a transaction on another database does not cover the item.
@@ -61,7 +73,19 @@ def enqueue_by_alias(
     encoded = encode_parameters(parameters)
     store = get_store()
     now = timezone.now()
-    (row,) = _insert(store, alias, [encoded], queue_name, priority, when, now)
+    if unique_key is not None:
+        key, raise_duplicate = check_unique_key(unique_key), check_on_duplicate(on_duplicate)
+        found, holder = _insert_unique(store, alias, encoded, queue_name, priority, when, now, key)
+        if holder is not None:
+            if raise_duplicate == "raise":
+                raise DuplicateItem(alias, key, holder)
+            existing = QueueItem.all_objects.using(store.using).get(pk=holder)
+            existing.duplicate = True
+            return existing
+        assert found is not None
+        row, scope = found[:5], found[5]
+    else:
+        (row,) = _insert(store, alias, [encoded], queue_name, priority, when, now)
     item_id, definition_id, queue, max_attempts, item_priority = row
     values = dict(
         _NEW_ITEM,
@@ -75,6 +99,8 @@ def enqueue_by_alias(
         created_at=now,
         updated_at=now,
     )
+    if unique_key is not None:  # what the INSERT wrote; the scope from the definition row
+        values.update(unique_key=unique_key, unique_scope=scope, unique_claim=unique_key)
     # from_db: the instance of a row that exists, built positionally (half the cost of
     # keyword arguments, which matters when enqueueing is all a request does).
     return QueueItem.from_db(store.using, _FIELDS, [values[name] for name in _FIELDS])
@@ -90,13 +116,20 @@ def enqueue_many(
     delay: float | timedelta | None = None,
     batch_size: int = 5000,
     queue: str | None = None,
-) -> list[int]:
+    unique_keys: Sequence[str | None] | None = None,
+    on_duplicate: str = "return",
+) -> EnqueuedIds:
     """Store many executions of ``alias`` at once, all or nothing; return their ids in order.
 
     Every row is checked before anything is written (not even a definition row is created
     for a call that fails). Ids rather than model instances, because building thousands of
     instances costs more than the insert itself; fetch ``QueueItem.objects.filter(pk__in=ids)``
     when you need rows.
+
+    ``unique_keys`` gives each row a unique key (or None): a row whose key is held is not
+    written; its place in the result holds the holder's id, and ``result.duplicates`` maps
+    its index to that id. With ``on_duplicate="raise"`` the first such row raises
+    ``DuplicateItem`` and nothing is written.
     """
     queue_name = one_queue_name(queue, queue_name, InvalidParameters)
     when = _check_arguments(alias, queue_name, priority, run_at, delay)
@@ -108,14 +141,55 @@ def enqueue_many(
             f"parameters_list must be an iterable of dicts, not {type(parameters_list).__name__}."
         ) from None
     encoded = [encode_parameters(parameters) for parameters in originals]
+    keys = _row_keys(unique_keys, len(encoded))
+    raise_duplicate = check_on_duplicate(on_duplicate) == "raise"
     store = get_store()
     now = timezone.now()
-    ids: list[int] = []
+    ids = EnqueuedIds()
     with transaction.atomic(using=store.using):
-        for start in range(0, len(encoded), batch_size):
-            batch = encoded[start : start + batch_size]
-            ids += [row[0] for row in _insert(store, alias, batch, queue_name, priority, when, now)]
+        if keys is None:
+            for start in range(0, len(encoded), batch_size):
+                batch = encoded[start : start + batch_size]
+                rows = _insert(store, alias, batch, queue_name, priority, when, now)
+                ids += [row[0] for row in rows]
+            return ids
+        for index, (text, key) in enumerate(zip(encoded, keys, strict=True)):
+            if key is None:
+                ids.append(_insert(store, alias, [text], queue_name, priority, when, now)[0][0])
+                continue
+            row, holder = _insert_unique(store, alias, text, queue_name, priority, when, now, key)
+            if holder is None:
+                assert row is not None
+                ids.append(row[0])
+            elif raise_duplicate:
+                raise DuplicateItem(alias, key, holder)
+            else:
+                ids.duplicates[index] = holder
+                ids.append(holder)
     return ids
+
+
+class EnqueuedIds(list[int]):
+    """The ids ``enqueue_many`` returns, in row order; ``duplicates`` maps the index of each
+    row that was not written (its unique key was held) to the id of the holder."""
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        super().__init__(ids)
+        self.duplicates: dict[int, int] = {}
+
+
+def _row_keys(unique_keys: Any, rows: int) -> list[str | None] | None:
+    if unique_keys is None:
+        return None
+    try:
+        keys = list(unique_keys)
+    except TypeError:
+        raise InvalidParameters("unique_keys must be a list of keys (or None per row).") from None
+    if len(keys) != rows:
+        raise InvalidParameters(
+            f"unique_keys has {len(keys)} entries for {rows} rows; give one per row (or None)."
+        )
+    return [None if key is None else check_unique_key(key) for key in keys]
 
 
 def _check_arguments(
@@ -130,6 +204,50 @@ def _check_arguments(
     if queue_name is not None:
         validate_name(queue_name, "queue name")
     return resolve_run_at(run_at, delay)
+
+
+def _insert_unique(
+    store: QueueStore,
+    alias: str,
+    encoded: str,
+    queue_name: str | None,
+    priority: int | None,
+    run_at: datetime,
+    now: datetime,
+    key: str,
+) -> tuple[tuple[int, int, str, int, int, str] | None, int | None]:
+    """``(row, None)`` for a new item holding ``key``, ``(None, id)`` for the item that
+    holds it already.
+
+    The insert is the arbiter (a unique index), so this only interprets its refusals: a key
+    whose holder is gone by the time we look (it was claimed or finished meanwhile), a
+    missing definition (created, then tried again) and an expired period (freed, then tried
+    again) each lead to one more insert.
+    """
+    for _ in range(MAX_UNIQUE_TRIES):
+        row = store.insert_unique(
+            alias,
+            encoded,
+            queue_name=queue_name,
+            priority=priority,
+            run_at=run_at,
+            now=now,
+            unique_key=key,
+        )
+        if row is not None:
+            return row, None
+        holder = store.unique_holder(alias, key)
+        if holder is None:
+            TaskDefinition.objects.db_manager(store.using).for_alias(alias)  # creates, or raises
+            continue
+        if holder["unique_scope"] == PERIOD and store.free_expired_claim(
+            holder["id"], holder["definition__unique_for_seconds"] or 0.0, now
+        ):
+            continue
+        return None, holder["id"]
+    raise TaskQueueError(
+        f"Could not enqueue {alias!r} with unique key {key!r}: its holder kept changing."
+    )
 
 
 def _insert(

@@ -115,3 +115,14 @@ class Snooze(Exception):  # noqa: N818 - named for what the handler asks, like D
 
         self.seconds = check_seconds(seconds, "Snooze seconds")
         super().__init__(f"Snoozed for {self.seconds:g} s")
+
+
+class DuplicateItem(TaskQueueError):
+    """``enqueue_by_alias(..., unique_key=..., on_duplicate="raise")`` found an item holding
+    the key; ``item_id`` names it."""
+
+    code = "duplicate_item"
+
+    def __init__(self, alias: str, unique_key: str, item_id: int) -> None:
+        self.alias, self.unique_key, self.item_id = alias, unique_key, item_id
+        super().__init__(f"Item #{item_id} of {alias!r} already holds unique key {unique_key!r}.")

@@ -23,6 +23,7 @@ from .retries import (
     backoff_kind,
     exception_classes,
 )
+from .uniqueness import UNIQUE_SCOPES, unique_period
 from .validation import (
     check_max_attempts,
     check_priority,
@@ -55,6 +56,8 @@ class HandlerSpec:
     backoff: str = EXPONENTIAL  # the definition's kind of backoff; CODE: retry_policy's function
     max_backoff_seconds: float | None = None
     retry_policy: RetryPolicy = RetryPolicy()
+    unique_while: str = "queued"
+    unique_for_seconds: float | None = None
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -74,6 +77,8 @@ def handler(
     give_up_on: type[BaseException] | tuple[type[BaseException], ...] = (),
     backoff: str | BackoffFunction | None = None,
     max_backoff_seconds: float | None = None,
+    unique_while: str = "queued",
+    unique_for: str | float | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``alias``.
 
@@ -85,6 +90,9 @@ def handler(
     ``"linear"``, ``"constant"`` or a function ``(attempt) -> seconds``; with
     ``retry_backoff_seconds`` (its base) and ``max_backoff_seconds`` (its cap) it seeds the
     definition row, where operators may change them.
+
+    ``unique_while`` (``"queued"`` or ``"active"``) or ``unique_for`` (a period: ``"10m"`` or
+    seconds) say what "at most one item" means for items enqueued with a ``unique_key``.
 
     The keyword arguments are defaults for the definition row, used only when that row is first
     created; afterwards the row, which operators may edit, is what counts.
@@ -109,6 +117,9 @@ def handler(
         backoff_function=backoff if callable(backoff) else None,
     )
     backoff_kind_of_row = backoff_kind(backoff)
+    if unique_while not in UNIQUE_SCOPES:
+        raise InvalidValue(f"unique_while must be 'queued' or 'active', not {unique_while!r}.")
+    unique_for_seconds = None if unique_for is None else unique_period(unique_for)
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _registry[alias] = HandlerSpec(
@@ -125,6 +136,8 @@ def handler(
             backoff=backoff_kind_of_row,
             max_backoff_seconds=max_backoff_seconds,
             retry_policy=policy,
+            unique_while=unique_while,
+            unique_for_seconds=unique_for_seconds,
         )
         return func
 

@@ -68,16 +68,18 @@ def one_queue_name(queue: Any, queue_name: Any, error: type[InvalidValue] = Inva
     return queue_name if queue_name is not None else queue
 
 
-def cut_at_word(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters, cut at the last space that fits (mid-word only
-    when one word is longer than that), with "…" where it was cut."""
-    if len(text) <= width:
-        return text
-    head = text[: width - 1]
-    space = head.rfind(" ")
-    if space > width // 2:
-        head = head[:space]
-    return f"{head.rstrip()}…"
+def cut_at_word(text: str, limit: int) -> str:
+    """``text`` on one line, cut at the last word boundary within ``limit`` characters, with
+    "…" where it was cut. A single word longer than half the limit (a URL, a path) is cut
+    where the limit falls instead."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    head = line[: limit + 1]  # a space just after the limit still ends a whole word
+    kept = head.rsplit(" ", 1)[0] if " " in head else ""
+    if len(kept) < limit // 2:
+        kept = line[:limit]
+    return f"{kept.rstrip(' ,.;:')}…"
 
 
 def storable_text(text: str) -> tuple[str, int]:

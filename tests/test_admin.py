@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_taskqueue import enqueue_by_alias
 from django_taskqueue.actions import DESCRIPTION, REQUIRED_PERMISSION, set_queue_paused
 from django_taskqueue.admin.charts import minute_chart
-from django_taskqueue.admin.display import cut_at_word
+from django_taskqueue.admin.display import cut_with_title
 from django_taskqueue.admin.filters import EstimatedCountPaginator
 from django_taskqueue.models import (
     QueueItem,
@@ -428,15 +428,15 @@ def test_a_running_items_attempt_history_shows_the_attempt_in_progress(admin_cli
     assert "Not run yet." in fresh_html.content.decode()
 
 
-def test_cut_at_word_keeps_whole_words_and_the_full_text_on_hover():
-    assert cut_at_word("short  text\nhere", 60) == "short text here"
+def test_cut_with_title_keeps_whole_words_and_the_full_text_on_hover():
+    assert cut_with_title("short  text\nhere", 60) == "short text here"
     long = "HTTPError: HTTP Error 503: Service Unavailable while calling the orders webhook"
-    assert cut_at_word(long, 40) == (
+    assert cut_with_title(long, 40) == (
         f'<span title="{long}">HTTPError: HTTP Error 503: Service…</span>'
     )
     url = "https://hooks.example.com/" + "x" * 80
-    assert cut_at_word(url, 30) == f'<span title="{url}">{url[:30]}…</span>'
-    assert cut_at_word("", 10) == "—"
+    assert cut_with_title(url, 30) == f'<span title="{url}">{url[:30]}…</span>'
+    assert cut_with_title("", 10) == "—"
 
 
 def test_the_error_column_shows_the_last_error_cut_at_a_word(admin_client):

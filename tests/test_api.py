@@ -38,6 +38,7 @@ ITEM_KEYS = {
     "last_error_class",
     "last_error_message",
     "details",
+    "unique_key",
 }
 EVERY_PERMISSION = (
     "view_queueitem",

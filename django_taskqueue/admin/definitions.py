@@ -128,8 +128,16 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         (_("Defaults for new items"), {"fields": ("queue_name", "priority", "max_attempts")}),
         (
             _("Retries and time limit"),
-            {"fields": ("retry_backoff_seconds", "retry_backoff_max_seconds", "timeout_seconds")},
+            {
+                "fields": (
+                    "retry_backoff",
+                    "retry_backoff_seconds",
+                    "retry_backoff_max_seconds",
+                    "timeout_seconds",
+                )
+            },
         ),
+        (_("Unique items"), {"fields": ("unique_while", "unique_for_seconds")}),
         (_("History"), {"fields": ("created_at_exact", "updated_at_exact", "deleted_at_exact")}),
     )
     actions = ("activate", "deactivate")

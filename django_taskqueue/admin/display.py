@@ -15,6 +15,8 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from ..validation import cut_at_word
+
 # The stylesheet every taskqueue admin page loads: badges, <pre> blocks, the dashboard.
 STYLESHEET = "django_taskqueue/admin.css"
 
@@ -123,19 +125,11 @@ def relative_time(value: datetime | None, now: datetime | None = None) -> SafeSt
     )
 
 
-def cut_at_word(text: str, limit: int) -> SafeString | str:
-    """``text`` on one line, cut at the last word boundary within ``limit`` characters.
-
-    The whole text is in the title, for hovering. A single word longer than half the limit
-    (a URL, a path) is cut where the limit falls instead.
-    """
+def cut_with_title(text: str, limit: int) -> SafeString | str:
+    """``text`` cut at a word boundary (``validation.cut_at_word``), the whole of it in the
+    title, for hovering."""
     line = " ".join(text.split())
     if not line:
         return "—"
-    if len(line) <= limit:
-        return line
-    head = line[: limit + 1]  # a space just after the limit still ends a whole word
-    kept = head.rsplit(" ", 1)[0] if " " in head else ""
-    if len(kept) < limit // 2:
-        kept = line[:limit]
-    return format_html('<span title="{}">{}…</span>', line, kept.rstrip(" ,.;:"))
+    cut = cut_at_word(line, limit)
+    return line if cut == line else format_html('<span title="{}">{}</span>', line, cut)

@@ -19,7 +19,7 @@ from ..models import QueueItem
 from .display import (
     breakable,
     compact_time,
-    cut_at_word,
+    cut_with_title,
     exact_time_field,
     pretty_json,
     short_duration,
@@ -92,7 +92,7 @@ class ItemColumnsMixin:
             summary = f"{kind}: {item.last_error_message}" if item.last_error_message else kind
         else:  # only a traceback: its last line names the exception
             summary = item.last_error.strip().rsplit("\n", 1)[-1]
-        return cut_at_word(summary, ERROR_COLUMN_CHARACTERS)
+        return cut_with_title(summary, ERROR_COLUMN_CHARACTERS)
 
     @admin.display(description=_("definition"))
     def definition_link(self, item: QueueItem) -> str:

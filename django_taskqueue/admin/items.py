@@ -71,7 +71,7 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
     fieldsets = (
         (None, {"fields": ("definition_link", "colored_status", "cancel_requested")}),
         (_("Scheduling"), {"fields": OPERATOR_EDITABLE_FIELDS}),
-        (_("Data"), {"fields": ("parameters_json", "output_json")}),
+        (_("Data"), {"fields": ("parameters_json", "output_json", "unique_key", "unique_scope")}),
         (
             _("Progress"),
             {

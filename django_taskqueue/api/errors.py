@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from ..exceptions import InvalidTransition, TaskQueueError
+from ..exceptions import DuplicateItem, InvalidTransition, TaskQueueError
 
 
 class ApiError(Exception):
@@ -21,9 +21,10 @@ class ApiError(Exception):
 
     @classmethod
     def from_taskqueue_error(cls, exc: TaskQueueError) -> ApiError:
-        """400 for bad input (409 for a transition that does not apply), with the error's
+        """400 for bad input (409 for a transition that does not apply or a unique key that
+        is held), with the error's
         own stable ``code``, so clients can branch on it without parsing the message."""
-        status = 409 if isinstance(exc, InvalidTransition) else 400
+        status = 409 if isinstance(exc, (InvalidTransition, DuplicateItem)) else 400
         return cls(status, exc.code, str(exc))
 
     def response(self) -> JsonResponse:

@@ -30,6 +30,8 @@ ENQUEUE_FIELDS = {
     "priority",
     "run_at",
     "delay",
+    "unique_key",
+    "on_duplicate",
 }
 
 
@@ -54,6 +56,7 @@ def item_to_dict(item: QueueItem) -> dict[str, Any]:
         "last_error_class": item.last_error_class,
         "last_error_message": item.last_error_message,
         "details": item.details,
+        "unique_key": item.unique_key or None,
     }
 
 
@@ -139,6 +142,9 @@ def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         ),
         "priority": body.get("priority"),
     }
+    if body.get("unique_key") is not None:
+        kwargs["unique_key"] = body["unique_key"]
+        kwargs["on_duplicate"] = body.get("on_duplicate", "return")
     if body.get("run_at") is not None:
         kwargs["run_at"] = _run_at(body["run_at"])
     if body.get("delay") is not None:

@@ -108,7 +108,8 @@ def jobs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         alias, kwargs = enqueue_arguments(json_body(request))
         item = enqueue_by_alias(alias, **kwargs)
-        response = JsonResponse(item_to_dict(item), status=201)
+        # 200 with the item that already held the unique key; 201 for a new one.
+        response = JsonResponse(item_to_dict(item), status=200 if item.duplicate else 201)
         namespace = request.resolver_match.namespace if request.resolver_match else None
         response["Location"] = reverse("taskqueue_api:job", args=[item.pk], current_app=namespace)
         return response

@@ -101,6 +101,25 @@ class TaskDefinition(models.Model):
     timeout_seconds = models.FloatField(
         _("timeout (s)"), null=True, blank=True, validators=TIMEOUT_VALIDATORS
     )
+
+    class UniqueWhile(models.TextChoices):
+        QUEUED = "queued", _("queued: one waiting item per key")
+        ACTIVE = "active", _("active: one waiting or running item per key")
+
+    unique_while = models.CharField(
+        _("unique while"),
+        max_length=8,
+        choices=UniqueWhile.choices,
+        default=UniqueWhile.QUEUED,
+        help_text=_("For items enqueued with a unique_key; unique for, when set, wins."),
+    )
+    unique_for_seconds = models.FloatField(
+        _("unique for (s)"),
+        null=True,
+        blank=True,
+        validators=SECONDS_VALIDATORS,
+        help_text=_("One item per key created within this many seconds, whatever its status."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True, editable=False)
@@ -143,6 +162,8 @@ class TaskDefinition(models.Model):
             "timeout_seconds": check_timeout(
                 spec.timeout_seconds or app_settings.DEFAULT_TIMEOUT_SECONDS
             ),
+            "unique_while": spec.unique_while,
+            "unique_for_seconds": spec.unique_for_seconds,
         }
 
     @classmethod

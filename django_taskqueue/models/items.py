@@ -125,9 +125,24 @@ class QueueItem(models.Model):
         verbose_name=_("held by runner"),
     )
     cancel_requested = models.BooleanField(_("cancel requested"), default=False, db_default=False)
+    # Unique items: the caller's key, kept for display; the definition's scope at enqueue time
+    # (queued, active or period); and the claim, a copy of the key held while the item counts
+    # against it, which a unique index makes race-free and each transition out of the scope
+    # clears (store/uniqueness.py).
+    unique_key = models.CharField(
+        _("unique key"), max_length=200, blank=True, default="", db_default=""
+    )
+    unique_scope = models.CharField(
+        _("unique while"), max_length=8, blank=True, default="", db_default=""
+    )
+    unique_claim = models.CharField(max_length=200, null=True, blank=True, editable=False)
 
     objects = AliveManager.from_queryset(QueueItemQuerySet)()
     all_objects = QueueItemQuerySet.as_manager()
+
+    # Set on what enqueue_by_alias(..., unique_key=...) returns when an item already held the
+    # key: that item, not a new one.
+    duplicate = False
 
     class Meta:
         db_table = "task_queue"
@@ -143,6 +158,13 @@ class QueueItem(models.Model):
             models.Index(fields=["definition", "status"], name="task_queue_def_status_idx"),
             models.Index(fields=["status", "completed_at"], name="task_queue_finished_idx"),
             models.Index(fields=["created_at"], name="task_queue_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["definition", "unique_claim"],
+                condition=Q(unique_claim__isnull=False),
+                name="task_queue_unique_claim",
+            ),
         ]
         permissions = [
             ("cancel_queueitem", "Can cancel queue items"),

@@ -25,6 +25,7 @@ from .housekeeping import Housekeeping
 from .records import ClaimedItem, Outcome
 from .stats import QueueStatistics
 from .transitions import ItemTransitions
+from .uniqueness import UniqueItems
 
 logger = logging.getLogger("django_taskqueue.runner")
 
@@ -94,7 +95,7 @@ def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
-class QueueStore(QueueStatistics, Housekeeping, ItemTransitions):
+class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems):
     """Every statement the queue sends to one database alias."""
 
     vendor: ClassVar[str]

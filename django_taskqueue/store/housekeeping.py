@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Case, F, When
 from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt
@@ -59,7 +60,11 @@ class Housekeeping:
                 status=QueueItem.Status.QUEUED, run_at=now, **common
             )
             items.filter(pk__in=exhausted, **running).update(
-                status=QueueItem.Status.FAILED, completed_at=now, **common
+                status=QueueItem.Status.FAILED,
+                completed_at=now,
+                # A finished item gives its unique key back, unless it is held for a period.
+                unique_claim=Case(When(unique_scope="period", then=F("unique_claim"))),
+                **common,
             )
             QueueItemAttempt.objects.using(self.using).bulk_create(
                 QueueItemAttempt(

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from ..conf import app_settings
 from .base import ATTEMPTS, ITEMS, QueueStore, outcome_row
 from .records import SNOOZED, ClaimedItem, Outcome
+from .uniqueness import UNIQUE_INSERT
 
 CHANNEL = "django_taskqueue"
 
@@ -38,7 +39,8 @@ WITH next AS (
 )
 UPDATE {ITEMS} AS t
 SET status = 'running', attempts = t.attempts + 1, started_at = %s, updated_at = %s,
-    runner_id = %s, cancel_requested = FALSE
+    runner_id = %s, cancel_requested = FALSE,
+    unique_claim = CASE WHEN t.unique_scope = 'queued' THEN NULL ELSE t.unique_claim END
 FROM next WHERE t.id = next.id
 RETURNING t.id, t.definition_id, t.queue_name, t.parameters, t.attempts, t.max_attempts,
           t.priority
@@ -74,7 +76,9 @@ WITH v AS (
         last_error_class = v.error_class, last_error_message = v.error_message,
         details = t.details || v.details, completed_at = v.completed_at,
         run_at = COALESCE(v.retry_at, t.run_at), updated_at = v.finished_at, runner_id = NULL,
-        cancel_requested = FALSE, attempts = t.attempts - (v.outcome = '{SNOOZED}')::int
+        cancel_requested = FALSE, attempts = t.attempts - (v.outcome = '{SNOOZED}')::int,
+        unique_claim = CASE WHEN v.status IN ('success', 'failed', 'canceled')
+                            AND t.unique_scope <> 'period' THEN NULL ELSE t.unique_claim END
     FROM v WHERE t.id = v.item_id AND t.status = 'running' AND t.runner_id = %s
 )
 INSERT INTO {ATTEMPTS} (
@@ -90,6 +94,7 @@ _NAMES = [name for name, _ in _OUTCOME_COLUMNS]
 
 class PostgresStore(QueueStore):
     vendor = "postgresql"
+    unique_insert = UNIQUE_INSERT.format(parameters="%s::jsonb")
 
     @property
     def notifies(self) -> bool:

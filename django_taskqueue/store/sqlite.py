@@ -15,6 +15,7 @@ from django.db import transaction
 
 from .base import ATTEMPTS, DEFINITIONS, INSERTED_COLUMNS, ITEMS, QueueStore, outcome_row
 from .records import SNOOZED, ClaimedItem, Outcome
+from .uniqueness import UNIQUE_INSERT
 
 # The parameters arrive as one JSON array; json_each hands back each element's text as is.
 _INSERT = f"""
@@ -41,7 +42,8 @@ SELECT * FROM (
 _CLAIM = f"""
 UPDATE {ITEMS}
 SET status = 'running', attempts = attempts + 1, started_at = %s, updated_at = %s,
-    runner_id = %s, cancel_requested = 0
+    runner_id = %s, cancel_requested = 0,
+    unique_claim = CASE WHEN unique_scope = 'queued' THEN NULL ELSE unique_claim END
 WHERE id IN (
     SELECT id FROM ({{per_queue}}) ORDER BY priority DESC, run_at, id LIMIT %s
 )
@@ -52,7 +54,9 @@ _RECORD = f"""
 UPDATE {ITEMS}
 SET status = %s, output = %s, last_error = %s, last_error_class = %s, last_error_message = %s,
     details = details || %s, completed_at = %s, run_at = COALESCE(%s, run_at), updated_at = %s,
-    runner_id = NULL, cancel_requested = FALSE, attempts = attempts - %s
+    runner_id = NULL, cancel_requested = FALSE, attempts = attempts - %s,
+    unique_claim = CASE WHEN %s IN ('success', 'failed', 'canceled') AND unique_scope <> 'period'
+                        THEN NULL ELSE unique_claim END
 WHERE id = %s AND status = 'running' AND runner_id = %s
 """
 _RECORD_ATTEMPT = f"""
@@ -66,6 +70,7 @@ SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {ITEMS} WH
 
 class SqliteStore(QueueStore):
     vendor = "sqlite"
+    unique_insert = UNIQUE_INSERT.format(parameters="%s")
 
     def insert_items(
         self,
@@ -109,7 +114,8 @@ class SqliteStore(QueueStore):
         with transaction.atomic(using=self.using, savepoint=False):
             with self.connection.cursor() as cursor:
                 cursor.executemany(
-                    _RECORD, [(*r[1:10], r[11] == SNOOZED, r[0], runner_id) for r in rows]
+                    _RECORD,
+                    [(*r[1:10], r[11] == SNOOZED, r[1], r[0], runner_id) for r in rows],
                 )
                 cursor.executemany(
                     _RECORD_ATTEMPT,

@@ -32,8 +32,12 @@ class Rule:
     wakes_runners: bool = False  # the items become claimable: tell the runners
 
     def assignments(self, now: Any) -> tuple[str, list[Any]]:
-        columns = ", ".join(f"{column} = %s" for column in self.sets)
-        return columns, [now if value is NOW else value for value in self.sets.values()]
+        columns = ", ".join(
+            f"{column} = {value}" if isinstance(value, Sql) else f"{column} = %s"
+            for column, value in self.sets.items()
+        )
+        values = [now if value is NOW else value for value in self.sets.values()]
+        return columns, [value for value in values if not isinstance(value, Sql)]
 
     def refusal(self, item_id: int, status: str, deleted: bool) -> str:
         if self.verb == "delete" and status != "running":
@@ -48,6 +52,14 @@ class Rule:
 NOW = object()
 
 
+class Sql(str):
+    """A value of ``Rule.sets`` written into the statement as is: an expression, not data."""
+
+
+# A canceled item gives its unique key back, unless the key is held for a period.
+FREE_CLAIM_UNLESS_PERIOD = Sql("CASE WHEN unique_scope = 'period' THEN unique_claim END")
+
+
 def _status_in(*statuses: str) -> tuple[str, tuple[str, ...]]:
     return f"status IN ({', '.join(['%s'] * len(statuses))})", statuses
 
@@ -57,7 +69,11 @@ TRANSITIONS: dict[str, tuple[Rule, ...]] = {
         Rule(
             "cancel",
             *_status_in("queued", "paused"),
-            sets={"status": "canceled", "completed_at": NOW},
+            sets={
+                "status": "canceled",
+                "completed_at": NOW,
+                "unique_claim": FREE_CLAIM_UNLESS_PERIOD,
+            },
         ),
         # A running item is the runner's to stop: it sees the flag and interrupts the handler.
         Rule("cancel", *_status_in("running"), sets={"cancel_requested": True}),
@@ -95,7 +111,7 @@ TRANSITIONS: dict[str, tuple[Rule, ...]] = {
             "delete",
             "status <> %s AND deleted_at IS NULL",
             ("running",),
-            sets={"deleted_at": NOW},
+            sets={"deleted_at": NOW, "unique_claim": None},
         ),
     ),
     "restore": (Rule("restore", "deleted_at IS NOT NULL", sets={"deleted_at": None}),),

@@ -289,3 +289,17 @@ def _broken_backoff(attempt: int) -> float:
 def broken_backoff() -> None:
     _journal()
     raise RuntimeError("fails on purpose")
+
+
+@handler("UniqueWhileActive", queue="tests", max_attempts=1, unique_while="active")
+def unique_while_active(sleep: float = 0.0) -> int:
+    if sleep:
+        time.sleep(sleep)
+    _journal()
+    return 1
+
+
+@handler("UniqueForAnHour", queue="tests", max_attempts=1, unique_for="1h")
+def unique_for_an_hour() -> int:
+    _journal()
+    return 1

@@ -37,7 +37,7 @@ MAX_LIST_LIMIT = 10_000
 def last_line(text: str, width: int = 80) -> str:
     """The last line of a traceback (the exception itself), cut to fit a table cell."""
     lines = text.strip().splitlines()
-    return cut_at_word(lines[-1], width) if lines else ""
+    return cut_at_word(lines[-1], width - 1) if lines else ""
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -55,7 +55,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
 
-        enqueue = commands.add_parser("enqueue", help="Store one item; prints its id.")
+        enqueue = commands.add_parser(
+            "enqueue",
+            help="Store one item; prints its id.",
+            usage="%(prog)s ALIAS [--params JSON] [options]; see --help",
+        )
         enqueue.add_argument("alias")
         enqueue.add_argument("--params", type=json_object, default={}, help="A JSON object.")
         enqueue.add_argument(
@@ -66,6 +70,15 @@ class Command(BaseCommand):
             help="Queue name (default: the definition's).",
         )
         enqueue.add_argument("--priority", type=int, help="Higher runs first.")
+        enqueue.add_argument(
+            "--unique-key", help="At most one item per key (see the definition's unique_while)."
+        )
+        enqueue.add_argument(
+            "--on-duplicate",
+            choices=("return", "raise"),
+            default="return",
+            help="With --unique-key: print the holder's id (default) or fail.",
+        )
         enqueue.add_argument(
             "--delay", type=duration_in("s"), help="Run after this long: 90s, 10m (bare: seconds)."
         )
@@ -124,6 +137,8 @@ class Command(BaseCommand):
             queue_name=options["queue"],
             priority=options["priority"],
             delay=options["delay"],
+            unique_key=options["unique_key"],
+            on_duplicate=options["on_duplicate"],
         )
         self.stdout.write(str(item.pk))
 
