@@ -25,6 +25,7 @@ from .retries import (
 )
 from .uniqueness import UNIQUE_SCOPES, unique_period
 from .validation import (
+    check_concurrency_limit,
     check_max_attempts,
     check_priority,
     check_seconds,
@@ -58,6 +59,7 @@ class HandlerSpec:
     retry_policy: RetryPolicy = RetryPolicy()
     unique_while: str = "queued"
     unique_for_seconds: float | None = None
+    concurrency_limit: int | None = None
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -79,6 +81,7 @@ def handler(
     max_backoff_seconds: float | None = None,
     unique_while: str = "queued",
     unique_for: str | float | None = None,
+    concurrency_limit: int | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``alias``.
 
@@ -93,6 +96,7 @@ def handler(
 
     ``unique_while`` (``"queued"`` or ``"active"``) or ``unique_for`` (a period: ``"10m"`` or
     seconds) say what "at most one item" means for items enqueued with a ``unique_key``.
+    ``concurrency_limit`` caps its items running at once, across every runner.
 
     The keyword arguments are defaults for the definition row, used only when that row is first
     created; afterwards the row, which operators may edit, is what counts.
@@ -120,6 +124,7 @@ def handler(
     if unique_while not in UNIQUE_SCOPES:
         raise InvalidValue(f"unique_while must be 'queued' or 'active', not {unique_while!r}.")
     unique_for_seconds = None if unique_for is None else unique_period(unique_for)
+    check_concurrency_limit(concurrency_limit)
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _registry[alias] = HandlerSpec(
@@ -138,6 +143,7 @@ def handler(
             retry_policy=policy,
             unique_while=unique_while,
             unique_for_seconds=unique_for_seconds,
+            concurrency_limit=concurrency_limit,
         )
         return func
 

@@ -40,6 +40,7 @@ MIN_UNSTUCK_MINUTES, MAX_UNSTUCK_MINUTES = 0.01, 7 * 24 * 60.0
 MAX_DURATION = timedelta(days=36_500)  # CLI ages such as "purge --older-than 30d"
 PRIORITY_MIN, PRIORITY_MAX = -(2**31), 2**31 - 1  # the column is a 32-bit integer
 MAX_ATTEMPTS = 100_000
+MAX_CONCURRENCY_LIMIT = 100_000
 MAX_ITEM_ID = 2**63 - 1  # the primary key is a 64-bit integer
 
 # What no text column takes: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8).
@@ -124,6 +125,13 @@ def check_priority(value: Any, error: type[InvalidValue] = InvalidParameters) ->
 
 def check_max_attempts(value: Any, error: type[InvalidValue] = InvalidValue) -> int:
     return check_integer(value, "max_attempts", 1, MAX_ATTEMPTS, error)
+
+
+def check_concurrency_limit(value: Any) -> int | None:
+    """None (no limit) or 1 to ``MAX_CONCURRENCY_LIMIT`` items running at once."""
+    if value is None:
+        return None
+    return check_integer(value, "concurrency_limit", 1, MAX_CONCURRENCY_LIMIT)
 
 
 def check_seconds(

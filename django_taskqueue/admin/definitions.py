@@ -137,7 +137,10 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
                 )
             },
         ),
-        (_("Unique items"), {"fields": ("unique_while", "unique_for_seconds")}),
+        (
+            _("Flow control"),
+            {"fields": ("concurrency_limit", "unique_while", "unique_for_seconds")},
+        ),
         (_("History"), {"fields": ("created_at_exact", "updated_at_exact", "deleted_at_exact")}),
     )
     actions = ("activate", "deactivate")

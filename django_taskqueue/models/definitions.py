@@ -21,6 +21,7 @@ from ..validation import (
 )
 from .fields import (
     ATTEMPTS_VALIDATORS,
+    CONCURRENCY_LIMIT_VALIDATORS,
     PRIORITY_VALIDATORS,
     SECONDS_VALIDATORS,
     TIMEOUT_VALIDATORS,
@@ -79,6 +80,7 @@ class TaskDefinition(models.Model):
     max_attempts = models.PositiveIntegerField(
         _("max attempts"), default=3, validators=ATTEMPTS_VALIDATORS
     )
+
     class Backoff(models.TextChoices):
         EXPONENTIAL = "exponential", _("exponential: base × 2^(attempt − 1)")
         LINEAR = "linear", _("linear: base × attempt")
@@ -100,6 +102,14 @@ class TaskDefinition(models.Model):
     )
     timeout_seconds = models.FloatField(
         _("timeout (s)"), null=True, blank=True, validators=TIMEOUT_VALIDATORS
+    )
+
+    concurrency_limit = models.PositiveIntegerField(
+        _("concurrency limit"),
+        null=True,
+        blank=True,
+        validators=CONCURRENCY_LIMIT_VALIDATORS,
+        help_text=_("At most this many of its items running at once, across all runners."),
     )
 
     class UniqueWhile(models.TextChoices):
@@ -162,6 +172,7 @@ class TaskDefinition(models.Model):
             "timeout_seconds": check_timeout(
                 spec.timeout_seconds or app_settings.DEFAULT_TIMEOUT_SECONDS
             ),
+            "concurrency_limit": spec.concurrency_limit,
             "unique_while": spec.unique_while,
             "unique_for_seconds": spec.unique_for_seconds,
         }

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 from ..validation import (
     MAX_ATTEMPTS,
+    MAX_CONCURRENCY_LIMIT,
     MAX_SECONDS,
     MIN_TIMEOUT_SECONDS,
     NAME_HELP,
@@ -34,6 +35,7 @@ def name_field(verbose_name: str | _StrPromise, **kwargs: Any) -> models.CharFie
 # The rules of validation.py, as field validators, so model forms (the admin) keep them too.
 PRIORITY_VALIDATORS = [MinValueValidator(PRIORITY_MIN), MaxValueValidator(PRIORITY_MAX)]
 ATTEMPTS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_ATTEMPTS)]
+CONCURRENCY_LIMIT_VALIDATORS = [MinValueValidator(1), MaxValueValidator(MAX_CONCURRENCY_LIMIT)]
 SECONDS_VALIDATORS = [MinValueValidator(0), MaxValueValidator(MAX_SECONDS)]
 TIMEOUT_VALIDATORS = [MinValueValidator(MIN_TIMEOUT_SECONDS), MaxValueValidator(MAX_SECONDS)]
 

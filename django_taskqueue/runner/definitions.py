@@ -15,6 +15,7 @@ class DefinitionCache:
     def __init__(self, store: QueueStore) -> None:
         self._store = store
         self._known: dict[int, DefinitionInfo] = {}
+        self._limits: dict[int, int] | None = None
 
     def get(self, ids: Iterable[int]) -> dict[int, DefinitionInfo]:
         wanted = set(ids)
@@ -24,5 +25,12 @@ class DefinitionCache:
                 self._known[row.pk] = DefinitionInfo.from_row(row)
         return {i: self._known[i] for i in wanted}
 
+    def concurrency_limits(self) -> dict[int, int]:
+        """The limited definitions, read again after each refresh."""
+        if self._limits is None:
+            self._limits = self._store.concurrency_limits()
+        return self._limits
+
     def refresh(self) -> None:
         self._known = {}
+        self._limits = None

@@ -204,7 +204,9 @@ class QueueRunner:
         return batch
 
     def _claim(self, queues: list[str], limit: int) -> tuple[list[ClaimedItem], dict]:
-        batch = self.store.claim(queues, limit, self.runner_id, timezone.now())
+        batch = self.store.claim_within_limits(
+            queues, limit, self.runner_id, timezone.now(), self._definitions.concurrency_limits()
+        )
         return batch, self._definitions.get({item.definition_id for item in batch})
 
     def _on_settled(self, execution: Execution, outcome: Outcome) -> None:

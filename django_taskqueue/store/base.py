@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
 from .housekeeping import Housekeeping
+from .limits import ConcurrencyLimits
 from .records import ClaimedItem, Outcome
 from .stats import QueueStatistics
 from .transitions import ItemTransitions
@@ -95,7 +96,7 @@ def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
-class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems):
+class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, ConcurrencyLimits):
     """Every statement the queue sends to one database alias."""
 
     vendor: ClassVar[str]
@@ -132,9 +133,17 @@ class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems):
         raise NotImplementedError
 
     def claim(
-        self, queues: Sequence[str], limit: int, runner_id: str, now: datetime
+        self,
+        queues: Sequence[str],
+        limit: int,
+        runner_id: str,
+        now: datetime,
+        *,
+        skip_definitions: Sequence[int] = (),
+        only_definition: int | None = None,
     ) -> list[ClaimedItem]:
-        """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``."""
+        """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``: of
+        every definition, of all but ``skip_definitions``, or of ``only_definition``."""
         raise NotImplementedError
 
     def record_outcomes(

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
-from .base import ATTEMPTS, ITEMS, QueueStore, outcome_row
+from .base import ATTEMPTS, DEFINITIONS, ITEMS, QueueStore, outcome_row
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
 
@@ -30,6 +30,7 @@ WITH next AS (
     LATERAL (
         SELECT id, priority, run_at FROM {ITEMS}
         WHERE status = 'queued' AND deleted_at IS NULL AND queue_name = q.name AND run_at <= %s
+              {{definitions}}
         ORDER BY priority DESC, run_at, id
         LIMIT %s
         FOR NO KEY UPDATE SKIP LOCKED
@@ -45,6 +46,12 @@ FROM next WHERE t.id = next.id
 RETURNING t.id, t.definition_id, t.queue_name, t.parameters, t.attempts, t.max_attempts,
           t.priority
 """
+# The claim of every definition, of all but the limited ones, and of one limited definition.
+_CLAIMS = {
+    "all": _CLAIM.format(definitions=""),
+    "skip": _CLAIM.format(definitions="AND definition_id <> ALL(%s::bigint[])"),
+    "only": _CLAIM.format(definitions="AND definition_id = %s"),
+}
 
 # The outcome columns, in the order of ``outcome_row``.
 _OUTCOME_COLUMNS = (
@@ -121,16 +128,38 @@ class PostgresStore(QueueStore):
         return rows or None
 
     def claim(
-        self, queues: Sequence[str], limit: int, runner_id: str, now: datetime
+        self,
+        queues: Sequence[str],
+        limit: int,
+        runner_id: str,
+        now: datetime,
+        *,
+        skip_definitions: Sequence[int] = (),
+        only_definition: int | None = None,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
+        filters: list[Any]
+        if only_definition is not None:
+            sql, filters = _CLAIMS["only"], [only_definition]
+        elif skip_definitions:
+            sql, filters = _CLAIMS["skip"], [list(skip_definitions)]
+        else:
+            sql, filters = _CLAIMS["all"], []
         with self.connection.cursor() as cursor:
-            cursor.execute(_CLAIM, [list(queues), now, limit, limit, now, now, runner_id])
+            cursor.execute(sql, [list(queues), now, *filters, limit, limit, now, now, runner_id])
             rows = cursor.fetchall()
         items = [ClaimedItem.from_row(row, now) for row in rows]
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
+
+    def lock_definitions(self, ids: Sequence[int]) -> None:
+        # NO KEY: an enqueue's foreign key takes KEY SHARE on the row, which this leaves free.
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {DEFINITIONS} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                [list(ids)],
+            )
 
     def record_outcomes(
         self, outcomes: Sequence[Outcome], runner_id: str, runner_name: str

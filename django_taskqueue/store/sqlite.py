@@ -35,6 +35,7 @@ _CLAIM_ONE_QUEUE = f"""
 SELECT * FROM (
     SELECT id, priority, run_at FROM {ITEMS}
     WHERE status = 'queued' AND deleted_at IS NULL AND queue_name = %s AND +run_at <= %s
+          {{definitions}}
     ORDER BY priority DESC, run_at, id
     LIMIT %s
 )"""
@@ -91,19 +92,45 @@ class SqliteStore(QueueStore):
         return sorted(rows) or None  # ids grow in insertion order; RETURNING has no order
 
     def claim(
-        self, queues: Sequence[str], limit: int, runner_id: str, now: datetime
+        self,
+        queues: Sequence[str],
+        limit: int,
+        runner_id: str,
+        now: datetime,
+        *,
+        skip_definitions: Sequence[int] = (),
+        only_definition: int | None = None,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
         stamp = self.adapt(now)
-        sql = _CLAIM.format(per_queue=" UNION ALL ".join([_CLAIM_ONE_QUEUE] * len(queues)))
-        per_queue = [value for queue in queues for value in (queue, stamp, limit)]
+        if only_definition is not None:
+            definitions, filters = "AND definition_id = %s", [only_definition]
+        elif skip_definitions:
+            marks = ", ".join(["%s"] * len(skip_definitions))
+            definitions, filters = f"AND definition_id NOT IN ({marks})", list(skip_definitions)
+        else:
+            definitions, filters = "", []
+        one_queue = _CLAIM_ONE_QUEUE.format(definitions=definitions)
+        sql = _CLAIM.format(per_queue=" UNION ALL ".join([one_queue] * len(queues)))
+        per_queue = [value for queue in queues for value in (queue, stamp, *filters, limit)]
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [stamp, stamp, runner_id, *per_queue, limit])
             rows = cursor.fetchall()
         items = [ClaimedItem.from_row(row, now) for row in rows]
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
+
+    def lock_definitions(self, ids: Sequence[int]) -> None:
+        # SQLite locks the database, not rows: a write takes its one write lock now, before
+        # the running counts are read, even in a DEFERRED transaction.
+        marks = ", ".join(["%s"] * len(ids))
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {DEFINITIONS} SET concurrency_limit = concurrency_limit "
+                f"WHERE id IN ({marks})",
+                list(ids),
+            )
 
     def record_outcomes(
         self, outcomes: Sequence[Outcome], runner_id: str, runner_name: str

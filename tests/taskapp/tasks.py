@@ -303,3 +303,24 @@ def unique_while_active(sleep: float = 0.0) -> int:
 def unique_for_an_hour() -> int:
     _journal()
     return 1
+
+
+@handler("LimitedToTwo", queue="tests", max_attempts=1, concurrency_limit=2)
+def limited_to_two(sleep: float = 0.05) -> None:
+    """Journals its start and end times, so tests can count how many ran at once."""
+    _journal(f"start:{time.time():.6f}")
+    time.sleep(sleep)
+    _journal(f"end:{time.time():.6f}")
+
+
+def most_at_once(item_ids: list[int]) -> int:
+    """The largest number of these items' runs that overlapped, from their journal."""
+    events = []
+    for note in Journal.objects.filter(item_id__in=item_ids).values_list("note", flat=True):
+        kind, _, stamp = note.partition(":")
+        events.append((float(stamp), 1 if kind == "start" else -1))
+    running = most = 0
+    for _stamp, change in sorted(events, key=lambda event: (event[0], event[1])):
+        running += change
+        most = max(most, running)
+    return most
