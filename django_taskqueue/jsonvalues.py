@@ -15,7 +15,7 @@ from typing import Any
 
 from .conf import app_settings
 from .exceptions import InvalidParameters, InvalidValue
-from .validation import UNSTORABLE, shown
+from .validation import UNSTORABLE, shown, storable_text
 
 # JSON bounds. Deeper nesting than this is almost always a bug or an attack, and PostgreSQL's
 # parser has a stack limit of its own. Python's json module cannot read back integers of over
@@ -23,15 +23,21 @@ from .validation import UNSTORABLE, shown
 MAX_JSON_DEPTH = 100
 MAX_INTEGER_DIGITS = 300
 _INTEGER_LIMIT = 10**MAX_INTEGER_DIGITS
+MAX_PATH_TEXT = 200  # characters of a value's path an error message shows
 
 
 def _path_text(path: tuple[Any, ...] | None) -> str:
-    """``parameters.user[2]`` from the steps ``(((None, "parameters"), ".user"), "[2]")``."""
+    """``parameters.user[2]`` from the steps ``(((None, "parameters"), ".user"), "[2]")``.
+
+    Keys are the caller's text, so the path is made safe to show anywhere (a page, a log, a
+    JSON error): NUL and lone surrogates become U+FFFD, and a long path keeps its end.
+    """
     parts: list[str] = []
     while path is not None:
         path, step = path
         parts.append(step)
-    return "".join(reversed(parts))
+    text = storable_text("".join(reversed(parts)))[0]
+    return text if len(text) <= MAX_PATH_TEXT else f"…{text[-MAX_PATH_TEXT:]}"
 
 
 def _check_json(

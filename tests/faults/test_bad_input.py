@@ -288,6 +288,7 @@ form_text = names.map(_browser_text)
     delay=st.one_of(st.just(""), st.floats().map(repr), form_text),
 )
 @example(params='{"value": 3}', queue="faults", priority="2", delay="")
+@example(params='{"\\ud800": null}', queue="", priority="", delay="")  # an escaped surrogate key
 def test_admin_enqueue_form_redirects_to_a_new_item_or_shows_an_error(
     admin_client, params, queue, priority, delay
 ):
