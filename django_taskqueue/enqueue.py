@@ -26,7 +26,7 @@ from .jsonvalues import encode_parameters
 from .models import QueueItem, TaskDefinition
 from .registry import is_registered, registered_aliases
 from .store import QueueStore, get_store
-from .uniqueness import PERIOD, check_on_duplicate, check_unique_key
+from .uniqueness import PERIOD, check_on_duplicate, check_unique_key, holds_claim
 from .validation import (
     check_integer,
     check_priority,
@@ -153,19 +153,24 @@ def enqueue_many(
                 rows = _insert(store, alias, batch, queue_name, priority, when, now)
                 ids += [row[0] for row in rows]
             return ids
-        for index, (text, key) in enumerate(zip(encoded, keys, strict=True)):
+        # Keys are taken in sorted order, as by every such call, so two calls that share keys
+        # wait for each other instead of deadlocking; the ids come back in row order.
+        in_key_order = sorted(range(len(keys)), key=lambda i: (keys[i] is not None, keys[i] or ""))
+        by_row: dict[int, int] = {}
+        for index in in_key_order:
+            text, key = encoded[index], keys[index]
             if key is None:
-                ids.append(_insert(store, alias, [text], queue_name, priority, when, now)[0][0])
+                by_row[index] = _insert(store, alias, [text], queue_name, priority, when, now)[0][0]
                 continue
             row, holder = _insert_unique(store, alias, text, queue_name, priority, when, now, key)
             if holder is None:
                 assert row is not None
-                ids.append(row[0])
+                by_row[index] = row[0]
             elif raise_duplicate:
                 raise DuplicateItem(alias, key, holder)
             else:
-                ids.duplicates[index] = holder
-                ids.append(holder)
+                ids.duplicates[index] = by_row[index] = holder
+        ids += [by_row[index] for index in range(len(keys))]
     return ids
 
 
@@ -236,12 +241,17 @@ def _insert_unique(
         )
         if row is not None:
             return row, None
+        # No row: a missing definition is created (an inactive one raises), then who holds it.
+        TaskDefinition.objects.db_manager(store.using).for_alias(alias)
         holder = store.unique_holder(alias, key)
         if holder is None:
-            TaskDefinition.objects.db_manager(store.using).for_alias(alias)  # creates, or raises
             continue
-        if holder["unique_scope"] == PERIOD and store.free_expired_claim(
-            holder["id"], holder["definition__unique_for_seconds"] or 0.0, now
+        if not holds_claim(holder["unique_scope"], holder["status"]):
+            store.free_claim(holder["id"], key, None)
+            continue
+        period = holder["definition__unique_for_seconds"]
+        if holder["unique_scope"] == PERIOD and store.free_claim(
+            holder["id"], key, now - timedelta(seconds=period if period and period > 0 else 0)
         ):
             continue
         return None, holder["id"]

@@ -219,7 +219,8 @@ def execute(
     """Run the handler of ``item``; never raises for anything the handler does.
 
     ``on_handler_exit`` runs inside the ``try`` right after the handler returns, so an
-    interrupt aimed at the handler (timeout, cancel) that lands a moment late is still caught.
+    interrupt aimed at the handler (timeout, cancel) that lands a moment late is still caught,
+    and first thing in each ``except``, so none lands while the outcome is being built.
     """
     _local.context = context
     try:
@@ -241,8 +242,10 @@ def execute(
             details="".join(context.details),
         )
     except Snooze as exc:
+        on_handler_exit()
         return snooze_outcome(item, exc, "".join(context.details))
     except TaskCanceled as exc:
+        on_handler_exit()
         return Outcome(
             item_id=item.id,
             status=QueueItem.Status.CANCELED,
@@ -254,6 +257,7 @@ def execute(
             details="".join(context.details),
         )
     except (HandlerNotFound, UnstorableOutput, UnreadableParameters) as exc:
+        on_handler_exit()
         # Retrying cannot help: the same code, the same parameters, the same result.
         return failure_outcome(
             item,
@@ -264,6 +268,7 @@ def execute(
             exception=exc,
         )
     except BaseException as exc:  # noqa: BLE001 - SystemExit, MemoryError, anything: it fails
+        on_handler_exit()
         return failure_outcome(
             item,
             definition,

@@ -20,6 +20,8 @@ from .exceptions import InvalidParameters, InvalidValue
 from .validation import check_seconds, parse_duration, shown, storable_text
 
 QUEUED, ACTIVE, PERIOD = "queued", "active", "period"
+# The statuses in which an item of each scope holds its claim (a period's: all of them).
+HOLDING_STATUSES = {QUEUED: ("queued", "paused"), ACTIVE: ("queued", "paused", "running")}
 UNIQUE_SCOPES = (QUEUED, ACTIVE)
 ON_DUPLICATE = ("return", "raise")
 UNIQUE_KEY_MAX_LENGTH = 200  # the column's length
@@ -35,6 +37,13 @@ def unique_period(value: Any) -> float:
     if seconds <= 0:
         raise InvalidValue(f"unique_for must be longer than 0 seconds, not {shown(value)}.")
     return seconds
+
+
+def holds_claim(scope: str, status: str) -> bool:
+    """Whether an item of ``scope`` in ``status`` should hold its key. One that holds it
+    outside its scope (its claim left there by older code, or by a hand-made status edit) is
+    freed by the next enqueue of the key."""
+    return status in HOLDING_STATUSES.get(scope, (status,))
 
 
 def check_unique_key(value: Any) -> str:

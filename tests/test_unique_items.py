@@ -208,3 +208,35 @@ def test_the_cli_prints_the_holders_id_or_fails():
     with pytest.raises(CommandError, match=f"Item #{first} of 'Record' already holds"):
         enqueue("--unique-key", "k", "--on-duplicate", "raise")
     assert QueueItem.objects.count() == 1
+
+
+def test_a_claim_left_outside_its_scope_is_freed_by_the_next_enqueue():
+    stale = enqueue_by_alias("Record", unique_key="k")
+    # As older code or a hand-made edit would leave it: finished, still holding the key.
+    QueueItem.objects.filter(pk=stale.pk).update(status="success")
+    fresh = enqueue_by_alias("Record", unique_key="k")
+    assert fresh.pk != stale.pk
+    assert QueueItem.objects.get(pk=stale.pk).unique_claim is None
+
+
+def test_an_inactive_definition_refuses_even_a_duplicate():
+    from django_taskqueue import InactiveDefinition
+
+    enqueue_by_alias("Record", unique_key="k")
+    TaskDefinition.objects.filter(alias="Record").update(is_active=False)
+    with pytest.raises(InactiveDefinition):
+        enqueue_by_alias("Record", unique_key="k")
+
+
+def test_a_period_of_zero_is_no_period():
+    TaskDefinition.objects.for_alias("UniqueForAnHour")
+    TaskDefinition.objects.filter(alias="UniqueForAnHour").update(unique_for_seconds=0)
+    assert enqueue_by_alias("UniqueForAnHour", unique_key="k").unique_scope == "queued"
+
+
+def test_enqueue_many_takes_keys_in_order_and_gives_ids_in_row_order():
+    rows = [{"n": n} for n in range(4)]
+    ids = enqueue_many("Record", rows, unique_keys=["b", "a", None, "c"])
+    stored = QueueItem.objects.in_bulk(ids)
+    assert [stored[i].parameters for i in ids] == rows
+    assert [stored[i].unique_key for i in ids] == ["b", "a", "", "c"]

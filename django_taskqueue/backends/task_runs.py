@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
-from ..exceptions import HandlerNotFound
+from ..exceptions import HandlerNotFound, Snooze
 
 
 def signer() -> Signer:
@@ -73,6 +73,8 @@ def run_task(
         else:
             value = django_task.call(*args, **kwargs)
         value = normalize_json(value)
+    except Snooze:
+        raise  # not finished: the item waits again, and its next run is announced then
     except BaseException as exc:
         error = TaskError(
             exception_class_path=class_path(type(exc)),

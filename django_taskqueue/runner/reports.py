@@ -54,7 +54,11 @@ def warn_about_queues(store: QueueStore, queues: Sequence[str]) -> None:
                 ", ".join(homeless),
             )
     served = set(queues).union(*(runner.queues for runner in store.live_runners()))
-    unserved = sorted((queue, alias) for alias, queue in handlers.items() if queue not in served)
+    unserved = sorted(
+        (queue, alias)
+        for alias, queue in sends_to.items()
+        if alias in handlers and queue not in served
+    )
     if unserved:
         logger.warning(
             "No live runner serves the queue(s) of these handler(s), so their items wait: %s",

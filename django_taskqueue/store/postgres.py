@@ -72,19 +72,25 @@ _OUTCOME_COLUMNS = (
 # The whole batch in one statement. The outcomes arrive as one JSON array of objects, which
 # json.dumps writes in C; as parallel arrays, psycopg quoted every element in Python. One CTE
 # updates the items (guarded), the INSERT records the attempts. A snooze gives its attempt
-# back and leaves no attempt row.
+# back and leaves no attempt row. An item an operator asked to cancel while it ran is
+# canceled rather than put back for a retry or a snooze.
+_STOPPED = "(t.cancel_requested AND v.status = 'queued')"
 _RECORD = f"""
 WITH v AS (
     SELECT * FROM jsonb_to_recordset(%s::jsonb)
     AS v({", ".join(f"{name} {kind}" for name, kind in _OUTCOME_COLUMNS)})
 ), updated AS (
     UPDATE {ITEMS} AS t
-    SET status = v.status, output = v.output::jsonb, last_error = v.traceback,
+    SET status = CASE WHEN {_STOPPED} THEN 'canceled' ELSE v.status END,
+        output = v.output::jsonb, last_error = v.traceback,
         last_error_class = v.error_class, last_error_message = v.error_message,
-        details = t.details || v.details, completed_at = v.completed_at,
-        run_at = COALESCE(v.retry_at, t.run_at), updated_at = v.finished_at, runner_id = NULL,
+        details = t.details || v.details,
+        completed_at = CASE WHEN {_STOPPED} THEN v.finished_at ELSE v.completed_at END,
+        run_at = CASE WHEN {_STOPPED} THEN t.run_at ELSE COALESCE(v.retry_at, t.run_at) END,
+        updated_at = v.finished_at, runner_id = NULL,
         cancel_requested = FALSE, attempts = t.attempts - (v.outcome = '{SNOOZED}')::int,
-        unique_claim = CASE WHEN v.status IN ('success', 'failed', 'canceled')
+        unique_claim = CASE WHEN (v.status IN ('success', 'failed', 'canceled')
+                                  OR t.cancel_requested)
                             AND t.unique_scope <> 'period' THEN NULL ELSE t.unique_claim END
     FROM v WHERE t.id = v.item_id AND t.status = 'running' AND t.runner_id = %s
 )

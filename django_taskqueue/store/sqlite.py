@@ -51,14 +51,21 @@ WHERE id IN (
 RETURNING id, definition_id, queue_name, parameters, attempts, max_attempts, priority
 """
 
+# As on PostgreSQL: a snooze gives its attempt back, and an item an operator asked to cancel
+# while it ran is canceled rather than put back. SET reads the row as it was.
+_STOPPED = "(cancel_requested AND %(status)s = 'queued')"
 _RECORD = f"""
 UPDATE {ITEMS}
-SET status = %s, output = %s, last_error = %s, last_error_class = %s, last_error_message = %s,
-    details = details || %s, completed_at = %s, run_at = COALESCE(%s, run_at), updated_at = %s,
-    runner_id = NULL, cancel_requested = FALSE, attempts = attempts - %s,
-    unique_claim = CASE WHEN %s IN ('success', 'failed', 'canceled') AND unique_scope <> 'period'
-                        THEN NULL ELSE unique_claim END
-WHERE id = %s AND status = 'running' AND runner_id = %s
+SET status = CASE WHEN {_STOPPED} THEN 'canceled' ELSE %(status)s END,
+    output = %(output)s, last_error = %(error)s, last_error_class = %(error_class)s,
+    last_error_message = %(error_message)s, details = details || %(details)s,
+    completed_at = CASE WHEN {_STOPPED} THEN %(finished_at)s ELSE %(completed_at)s END,
+    run_at = CASE WHEN {_STOPPED} THEN run_at ELSE COALESCE(%(retry_at)s, run_at) END,
+    updated_at = %(finished_at)s, runner_id = NULL, cancel_requested = FALSE,
+    attempts = attempts - %(snoozed)s,
+    unique_claim = CASE WHEN (%(status)s IN ('success', 'failed', 'canceled') OR cancel_requested)
+                        AND unique_scope <> 'period' THEN NULL ELSE unique_claim END
+WHERE id = %(item_id)s AND status = 'running' AND runner_id = %(runner_id)s
 """
 _RECORD_ATTEMPT = f"""
 INSERT INTO {ATTEMPTS} (
@@ -140,10 +147,7 @@ class SqliteStore(QueueStore):
         rows = [self._adapted(outcome_row(o.storable())) for o in outcomes]
         with transaction.atomic(using=self.using, savepoint=False):
             with self.connection.cursor() as cursor:
-                cursor.executemany(
-                    _RECORD,
-                    [(*r[1:10], r[11] == SNOOZED, r[1], r[0], runner_id) for r in rows],
-                )
+                cursor.executemany(_RECORD, [_named(r, runner_id) for r in rows])
                 cursor.executemany(
                     _RECORD_ATTEMPT,
                     [
@@ -155,3 +159,23 @@ class SqliteStore(QueueStore):
 
     def _adapted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(self.adapt(v) if isinstance(v, datetime) else v for v in row)
+
+
+def _named(row: tuple[Any, ...], runner_id: str) -> dict[str, Any]:
+    """An ``outcome_row`` (adapted) as the named parameters of ``_RECORD``."""
+    item_id, status, output, error, error_class, error_message, details = row[:7]
+    completed_at, retry_at, finished_at, _attempt, outcome = row[7:12]
+    return {
+        "item_id": item_id,
+        "status": status,
+        "output": output,
+        "error": error,
+        "error_class": error_class,
+        "error_message": error_message,
+        "details": details,
+        "completed_at": completed_at,
+        "retry_at": retry_at,
+        "finished_at": finished_at,
+        "snoozed": outcome == SNOOZED,
+        "runner_id": runner_id,
+    }

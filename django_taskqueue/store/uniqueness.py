@@ -9,7 +9,7 @@ are in ``django_taskqueue/uniqueness.py``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..models import QueueItem, TaskDefinition
@@ -25,7 +25,7 @@ INSERT INTO {ITEMS} (
 )
 SELECT d.id, COALESCE(%s, d.queue_name), {{parameters}}, d.max_attempts,
        COALESCE(%s, d.priority), %s, %s, %s, %s,
-       CASE WHEN d.unique_for_seconds IS NOT NULL THEN 'period' ELSE d.unique_while END, %s
+       CASE WHEN d.unique_for_seconds > 0 THEN 'period' ELSE d.unique_while END, %s
 FROM {DEFINITIONS} AS d
 WHERE d.alias = %s AND d.is_active AND d.deleted_at IS NULL
 ON CONFLICT (definition_id, unique_claim) WHERE unique_claim IS NOT NULL DO NOTHING
@@ -79,21 +79,22 @@ class UniqueItems:
         return tuple(row) if row is not None else None
 
     def unique_holder(self, alias: str, unique_key: str) -> dict[str, Any] | None:
-        """The item holding ``unique_key`` of ``alias``: id, scope, created_at, and the
-        definition's period (for an expired claim), or None."""
+        """The item holding ``unique_key`` of ``alias``: id, status, scope, created_at, and
+        the definition's period (for an expired claim), or None."""
         holder = (
             QueueItem.all_objects.using(self.using)
             .filter(definition__alias=alias, unique_claim=unique_key)
-            .values("id", "unique_scope", "created_at", "definition__unique_for_seconds")
+            .values(
+                "id", "status", "unique_scope", "created_at", "definition__unique_for_seconds"
+            )
             .first()
         )
         return dict(holder) if holder is not None else None
 
-    def free_expired_claim(self, item_id: int, period_seconds: float, now: datetime) -> bool:
-        """Take the claim from an item whose period is over; whether it was taken."""
-        cutoff = now - timedelta(seconds=period_seconds)
-        return bool(
-            QueueItem.all_objects.using(self.using)
-            .filter(pk=item_id, unique_scope="period", created_at__lte=cutoff)
-            .update(unique_claim=None)
-        )
+    def free_claim(self, item_id: int, unique_key: str, created_before: datetime | None) -> bool:
+        """Take the claim from an item that should no longer hold it (out of its scope, or
+        created before its period's start); whether it was taken."""
+        rows = QueueItem.all_objects.using(self.using).filter(pk=item_id, unique_claim=unique_key)
+        if created_before is not None:
+            rows = rows.filter(created_at__lte=created_before)
+        return bool(rows.update(unique_claim=None))

@@ -14,6 +14,7 @@ from django_taskqueue.conf import app_settings
 from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.management.arguments import duration_in
 from django_taskqueue.runner import QueueRunner
+from django_taskqueue.store import OUTAGE_ERRORS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
@@ -80,8 +81,14 @@ class Command(BaseCommand):
         otherwise take for an outage and wait out forever."""
         if using not in connections:
             return  # QueueRunner names the unknown alias
-        executor = MigrationExecutor(connections[using])
-        plan = executor.migration_plan(executor.loader.graph.leaf_nodes("django_taskqueue"))
+        try:
+            executor = MigrationExecutor(connections[using])
+            plan = executor.migration_plan(executor.loader.graph.leaf_nodes("django_taskqueue"))
+        except OUTAGE_ERRORS as exc:  # the runner waits an outage out; so does this check
+            logging.getLogger("django_taskqueue.runner").warning(
+                "Could not check database %r for migrations (%s); starting anyway", using, exc
+            )
+            return
         if plan:
             names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan)
             raise CommandError(
