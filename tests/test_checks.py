@@ -45,6 +45,8 @@ def test_the_shipped_router_satisfies_the_check():
         {"MAX_OUTPUT_BYTES": "10 MB"},
         {"API_JWT_ALGORITHM": "none"},
         {"API_JWT_ALGORITHM": "RS256"},
+        {"HEALTH_MAX_WAIT_SECONDS": -1},
+        {"HEALTH_MAX_WAIT_SECONDS": "5m"},
     ],
 )
 def test_defaults_outside_the_rules_are_errors(defaults):

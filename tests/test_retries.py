@@ -67,6 +67,11 @@ def test_give_up_on_wins_over_retry_on():
         {"backoff": "fibonacci"},
         {"max_backoff_seconds": -1},
         {"max_backoff_seconds": math.inf},
+        {"unique_while": "always"},
+        {"unique_for": "10x"},
+        {"unique_for": 0},
+        {"unique_for": -5},
+        {"unique_for": "0s"},
     ],
 )
 def test_bad_policy_options_are_refused_at_import(options):

@@ -188,8 +188,9 @@ def test_the_http_api_answers_the_holder_or_409(client):
     refused = post(client, "/jobs", {"alias": "Record", "unique_key": "k", "on_duplicate": "raise"})
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "duplicate_item"
-    bad = post(client, "/jobs", {"alias": "Record", "unique_key": ""})
-    assert bad.status_code == 400
+    for body in ({"unique_key": ""}, {"unique_key": "k2", "on_duplicate": "ignore"}):
+        bad = post(client, "/jobs", {"alias": "Record", **body})
+        assert bad.status_code == 400, bad.content
     assert QueueItem.objects.count() == 1
 
 
@@ -207,6 +208,10 @@ def test_the_cli_prints_the_holders_id_or_fails():
     assert enqueue("--unique-key", "k") == first
     with pytest.raises(CommandError, match=f"Item #{first} of 'Record' already holds"):
         enqueue("--unique-key", "k", "--on-duplicate", "raise")
+    with pytest.raises(CommandError, match="unique_key must be text of 1 to 200"):
+        enqueue("--unique-key", "")
+    with pytest.raises(CommandError, match="invalid choice"):
+        enqueue("--unique-key", "k", "--on-duplicate", "ignore")
     assert QueueItem.objects.count() == 1
 
 

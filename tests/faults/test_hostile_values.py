@@ -311,12 +311,42 @@ class TestAdmin:
             ("timeout_seconds", "0"),
             ("max_attempts", "0"),
             ("priority", str(2**40)),
+            ("retry_backoff", "fibonacci"),
+            ("concurrency_limit", "0"),
+            ("concurrency_limit", "-1"),
+            ("concurrency_limit", str(10**6)),
+            ("unique_while", "always"),
+            ("unique_for_seconds", "-1"),
+            ("unique_for_seconds", "1e300"),
         ],
     )
     def test_the_definition_form_keeps_values_inside_the_rules(self, admin_client, field, value):
         definition = TaskDefinition.objects.for_alias("Record")
         url = reverse("admin:django_taskqueue_taskdefinition_change", args=[definition.pk])
+        response = admin_client.post(url, {**self.definition_form(definition), field: value})
+        assert response.status_code == 200 and "errorlist" in response.content.decode()
+        before = TaskDefinition.objects.for_alias("Record")
+        assert str(getattr(before, field)) != value
+
+    def test_the_definition_form_saves_values_inside_the_rules(self, admin_client):
+        """The control for the test above: the same form, valid, is saved."""
+        definition = TaskDefinition.objects.for_alias("Record")
+        url = reverse("admin:django_taskqueue_taskdefinition_change", args=[definition.pk])
         data = {
+            **self.definition_form(definition),
+            "retry_backoff": "linear",
+            "concurrency_limit": "3",
+            "unique_while": "active",
+            "unique_for_seconds": "600",
+        }
+        assert admin_client.post(url, data).status_code == 302
+        definition.refresh_from_db()
+        assert (definition.retry_backoff, definition.concurrency_limit) == ("linear", 3)
+        assert (definition.unique_while, definition.unique_for_seconds) == ("active", 600)
+
+    @staticmethod
+    def definition_form(definition: TaskDefinition) -> dict[str, object]:
+        return {
             "alias": definition.alias,
             "title": definition.title,
             "description": "",
@@ -325,15 +355,14 @@ class TestAdmin:
             "queue_name": definition.queue_name,
             "priority": definition.priority,
             "max_attempts": definition.max_attempts,
+            "retry_backoff": definition.retry_backoff,
             "retry_backoff_seconds": definition.retry_backoff_seconds,
             "retry_backoff_max_seconds": definition.retry_backoff_max_seconds,
             "timeout_seconds": "",
-            field: value,
+            "concurrency_limit": "",
+            "unique_while": definition.unique_while,
+            "unique_for_seconds": "",
         }
-        response = admin_client.post(url, data)
-        assert response.status_code == 200 and "errorlist" in response.content.decode()
-        definition.refresh_from_db()
-        assert getattr(definition, field) != float(value)
 
     @pytest.mark.parametrize(
         "data",
