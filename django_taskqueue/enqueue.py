@@ -70,14 +70,15 @@ def enqueue_by_alias(
     """
     queue_name = one_queue_name(queue, queue_name, InvalidParameters)
     when = _check_arguments(alias, queue_name, priority, run_at, delay)
+    on_duplicate = check_on_duplicate(on_duplicate)
     encoded = encode_parameters(parameters)
     store = get_store()
     now = timezone.now()
     if unique_key is not None:
-        key, raise_duplicate = check_unique_key(unique_key), check_on_duplicate(on_duplicate)
+        key = check_unique_key(unique_key)
         found, holder = _insert_unique(store, alias, encoded, queue_name, priority, when, now, key)
         if holder is not None:
-            if raise_duplicate == "raise":
+            if on_duplicate == "raise":
                 raise DuplicateItem(alias, key, holder)
             existing = QueueItem.all_objects.using(store.using).get(pk=holder)
             existing.duplicate = True
@@ -86,12 +87,12 @@ def enqueue_by_alias(
         row, scope = found[:5], found[5]
     else:
         (row,) = _insert(store, alias, [encoded], queue_name, priority, when, now)
-    item_id, definition_id, queue, max_attempts, item_priority = row
+    item_id, definition_id, item_queue, max_attempts, item_priority = row
     values = dict(
         _NEW_ITEM,
         id=item_id,
         definition_id=definition_id,
-        queue_name=queue,
+        queue_name=item_queue,
         parameters=parameters or {},
         max_attempts=max_attempts,
         priority=item_priority,

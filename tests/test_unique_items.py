@@ -155,6 +155,7 @@ def test_enqueue_many_raise_writes_nothing():
         {"unique_key": 17},
         {"unique_key": "a\x00b"},
         {"unique_key": "k", "on_duplicate": "ignore"},
+        {"on_duplicate": "ignore"},  # refused even without a key: a typo is not ignored
     ],
 )
 def test_bad_unique_options_are_refused_and_write_nothing(options):
