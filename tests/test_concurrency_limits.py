@@ -76,3 +76,36 @@ def test_a_killed_runner_gives_its_slots_back_when_its_items_are_recovered(start
     second.signal(signal.SIGTERM)
     assert second.wait() == 0, second.output()
     assert set(QueueItem.objects.filter(pk__in=held).values_list("status", flat=True)) == {"failed"}
+
+
+def test_a_claim_on_queues_without_limited_work_takes_no_lock():
+    """Runners of other queues do not take turns with those of a limited definition."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from django_taskqueue.models import Runner
+    from django_taskqueue.store import get_store
+
+    enqueue_by_alias("LimitedToTwo", queue_name="elsewhere")
+    enqueue_by_alias("Record")
+    Runner.objects.create(id="r", hostname="h", pid=1, concurrency=1)
+    store = get_store()
+    limits = store.concurrency_limits()
+    assert limits  # LimitedToTwo's row has its limit
+
+    def definition_locks(queries: CaptureQueriesContext) -> list[str]:
+        statements = [query["sql"].upper() for query in queries.captured_queries]
+        return [
+            sql
+            for sql in statements
+            if "TASKDEFINITION" in sql and ("FOR NO KEY UPDATE" in sql or "SET CONCURRENCY" in sql)
+        ]
+
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        claimed = store.claim_within_limits(["tests"], 5, "r", timezone.now(), limits)
+    assert [item.queue_name for item in claimed] == ["tests"]
+    assert definition_locks(queries) == []
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        store.claim_within_limits(["elsewhere"], 5, "r", timezone.now(), limits)
+    assert len(definition_locks(queries)) == 1

@@ -1,11 +1,11 @@
 """Concurrency limits in the claim: at most ``concurrency_limit`` running items of a
 definition, across every runner on every host.
 
-A claim that concerns limited definitions first locks their rows, for the rest of the
-claiming transaction. Runners claiming them therefore take turns, so the running counts read
-next stay true until the claim commits. The items of the other definitions are claimed as
-usual, then each limited definition's, up to the room it has left. Without limited
-definitions, the claim is exactly the plain one.
+A claim that concerns limited definitions (they have due items on its queues) first locks
+their rows, for the rest of the claiming transaction. Runners claiming them therefore take
+turns, so the running counts read next stay true until the claim commits. The items of the
+other definitions are claimed as usual, then each limited definition's, up to the room it
+has left. Without limited definitions, the claim is exactly the plain one.
 """
 
 from __future__ import annotations
@@ -58,8 +58,25 @@ class ConcurrencyLimits:
         transaction: the lock lasts until it ends."""
         if not limits or limit <= 0 or not queues:
             return self.claim(queues, limit, runner_id, now)
-        ids = sorted(limits)  # one order for every runner: no deadlock between them
-        self.lock_definitions(ids)
+        # Only the limited definitions with due items here need the lock. The others are left
+        # out of this claim (an item of theirs enqueued meanwhile waits for the next one), so a
+        # runner whose queues they do not use never takes turns with the others.
+        limited = sorted(limits)
+        ids = sorted(
+            QueueItem.objects.using(self.using)
+            .filter(
+                status=QueueItem.Status.QUEUED,
+                definition_id__in=limited,
+                queue_name__in=list(queues),
+                run_at__lte=now,
+            )
+            .values_list("definition_id", flat=True)
+            .distinct()
+            .order_by()
+        )
+        if not ids:
+            return self.claim(queues, limit, runner_id, now, skip_definitions=limited)
+        self.lock_definitions(ids)  # in one order for every runner: no deadlock between them
         running = dict(
             QueueItem.all_objects.using(self.using)
             .filter(status=QueueItem.Status.RUNNING, definition_id__in=ids)
@@ -67,7 +84,7 @@ class ConcurrencyLimits:
             .annotate(count=Count("pk"))
             .order_by()
         )
-        items = self.claim(queues, limit, runner_id, now, skip_definitions=ids)
+        items = self.claim(queues, limit, runner_id, now, skip_definitions=limited)
         for definition_id in ids:
             room = min(limits[definition_id] - running.get(definition_id, 0), limit - len(items))
             if room > 0:
