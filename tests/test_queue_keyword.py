@@ -67,3 +67,10 @@ def test_the_http_api_refuses_two_different_queues(api):  # noqa: F811
     )
     assert "two different queues" in error["message"]
     assert not QueueItem.objects.exists()
+
+
+@pytest.mark.parametrize("field", ["queue", "queue_name"])
+def test_the_http_api_refuses_a_bad_queue_name_under_either_field(api, field):  # noqa: F811
+    error = assert_error(post(api, "/jobs", {"alias": "Record", field: "no spaces"}), 400)
+    assert "queue name" in error["message"].lower()
+    assert not QueueItem.objects.exists()
