@@ -21,10 +21,13 @@ def all_finished(count: int) -> bool:
 
 
 def test_concurrent_runners_run_every_item_exactly_once(start_runner):
+    runners = [start_runner("tests", "--concurrency", "4", "--interval", "0.05") for _ in range(3)]
+    # All three up before there is work: otherwise the first to start may drain it alone
+    # while the others are still importing Django, and "shared" would be luck.
+    wait_for(lambda: Runner.objects.filter(stopped_at__isnull=True).count() == 3, timeout=60)
     items = []
     for priority in (-1, 0, 5):
         items += enqueue_many("Record", [{"value": n} for n in range(200)], priority=priority)
-    runners = [start_runner("tests", "--concurrency", "4", "--interval", "0.05") for _ in range(3)]
     wait_for(lambda: all_finished(600), timeout=120)
     for runner in runners:
         runner.signal(signal.SIGTERM)
