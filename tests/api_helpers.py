@@ -1,10 +1,12 @@
-"""Users with chosen permissions and their bearer tokens, for the HTTP API tests."""
+"""Users with chosen permissions, their bearer tokens, and a live runner, for the HTTP API
+tests."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import Permission, User
 
 from django_taskqueue.api.auth import mint_token
+from django_taskqueue.models import Runner
 
 API = "/tasks/api/v1"
 
@@ -23,3 +25,8 @@ def user_with(*codenames: str, username: str = "api-user", **fields: object) -> 
 
 def bearer(user: User) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(user)}"}
+
+
+def live_runner(name: str = "r1") -> Runner:
+    """A runner serving "tests" that has just heartbeaten: /health answers 200 "ok"."""
+    return Runner.objects.create(id=name, hostname="host", pid=1, queues=["tests"], concurrency=1)

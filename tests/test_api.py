@@ -15,7 +15,7 @@ from django_taskqueue.actions import set_queue_paused
 from django_taskqueue.enqueue import enqueue_by_alias, enqueue_many
 from django_taskqueue.models import QueueItem, Runner, TaskDefinition
 
-from .api_helpers import API, bearer, user_with
+from .api_helpers import API, bearer, live_runner, user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -402,10 +402,6 @@ def test_wrong_method_is_405_json_with_allow(api, method, path, allow):
 
 
 # --------------------------------------------------------------------------- /health
-
-
-def live_runner(name: str = "r1") -> Runner:
-    return Runner.objects.create(id=name, hostname="host", pid=1, queues=["tests"], concurrency=1)
 
 
 def test_health_without_a_live_runner_is_degraded(api):

@@ -16,9 +16,9 @@ from django.test import Client, override_settings
 
 from django_taskqueue.api import tokens as jwt
 from django_taskqueue.api.auth import mint_token, token_secret
-from django_taskqueue.models import QueueItem, Runner
+from django_taskqueue.models import QueueItem
 
-from .api_helpers import API, bearer, user_with
+from .api_helpers import API, bearer, live_runner, user_with
 
 pytestmark = pytest.mark.django_db
 
@@ -329,14 +329,9 @@ def test_session_of_an_inactive_user_is_401(client):
 # --------------------------------------------------------------------------- /health, /metrics
 
 
-def a_live_runner() -> None:
-    """So that /health answers 200 "ok" rather than 503 "degraded"."""
-    Runner.objects.create(id="live", hostname="host", pid=1, queues=["tests"], concurrency=1)
-
-
 @pytest.mark.parametrize("path", ["/tasks/health", "/tasks/metrics"])
 def test_monitoring_needs_view_permission_by_default(client, path):
-    a_live_runner()
+    live_runner()
     assert_401(client.get(path), invalid_token=False)
     assert client.get(path, headers=bearer(user_with())).status_code == 403
     assert client.get(
@@ -349,7 +344,7 @@ def test_monitoring_needs_view_permission_by_default(client, path):
     [("/tasks/health", "API_HEALTH_PUBLIC"), ("/tasks/metrics", "API_METRICS_PUBLIC")],
 )
 def test_monitoring_can_be_made_public_one_endpoint_at_a_time(client, path, setting):
-    a_live_runner()
+    live_runner()
     with override_settings(TASKQUEUE={**settings.TASKQUEUE, setting: True}):
         assert client.get(path).status_code == 200
         other = "/tasks/metrics" if path == "/tasks/health" else "/tasks/health"
