@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .exceptions import HandlerNotFound, InvalidValue, UnknownAlias
+from .limits import check_rate_limit
 from .retries import (
     EXPONENTIAL,
     BackoffFunction,
@@ -60,6 +61,9 @@ class HandlerSpec:
     unique_while: str = "queued"
     unique_for_seconds: float | None = None
     concurrency_limit: int | None = None
+    rate_limit: str = ""
+    key_concurrency_limit: int | None = None
+    key_rate_limit: str = ""
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -82,6 +86,9 @@ def handler(
     unique_while: str = "queued",
     unique_for: str | float | None = None,
     concurrency_limit: int | None = None,
+    rate_limit: str | None = None,
+    key_concurrency_limit: int | None = None,
+    key_rate_limit: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``alias``.
 
@@ -96,7 +103,10 @@ def handler(
 
     ``unique_while`` (``"queued"`` or ``"active"``) or ``unique_for`` (a period: ``"10m"`` or
     seconds) say what "at most one item" means for items enqueued with a ``unique_key``.
-    ``concurrency_limit`` caps its items running at once, across every runner.
+    ``concurrency_limit`` caps its items running at once, across every runner, and
+    ``rate_limit`` (``"20/s"``, ``"100/m"``, ``"1000/h"``) the attempts started in any sliding
+    window; ``key_concurrency_limit`` and ``key_rate_limit`` do the same for each value of the
+    items' ``concurrency_key`` (see ``limits.py``).
 
     The keyword arguments are defaults for the definition row, used only when that row is first
     created; afterwards the row, which operators may edit, is what counts.
@@ -125,6 +135,9 @@ def handler(
         raise InvalidValue(f"unique_while must be 'queued' or 'active', not {unique_while!r}.")
     unique_for_seconds = None if unique_for is None else unique_period(unique_for)
     check_concurrency_limit(concurrency_limit)
+    check_concurrency_limit(key_concurrency_limit, "key_concurrency_limit")
+    rate_limit = check_rate_limit(rate_limit)
+    key_rate_limit = check_rate_limit(key_rate_limit, "key_rate_limit")
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _registry[alias] = HandlerSpec(
@@ -144,6 +157,9 @@ def handler(
             unique_while=unique_while,
             unique_for_seconds=unique_for_seconds,
             concurrency_limit=concurrency_limit,
+            rate_limit=rate_limit,
+            key_concurrency_limit=key_concurrency_limit,
+            key_rate_limit=key_rate_limit,
         )
         return func
 

@@ -127,11 +127,11 @@ def check_max_attempts(value: Any, error: type[InvalidValue] = InvalidValue) -> 
     return check_integer(value, "max_attempts", 1, MAX_ATTEMPTS, error)
 
 
-def check_concurrency_limit(value: Any) -> int | None:
+def check_concurrency_limit(value: Any, name: str = "concurrency_limit") -> int | None:
     """None (no limit) or 1 to ``MAX_CONCURRENCY_LIMIT`` items running at once."""
     if value is None:
         return None
-    return check_integer(value, "concurrency_limit", 1, MAX_CONCURRENCY_LIMIT)
+    return check_integer(value, name, 1, MAX_CONCURRENCY_LIMIT)
 
 
 def check_seconds(

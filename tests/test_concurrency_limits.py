@@ -91,8 +91,8 @@ def test_a_claim_on_queues_without_limited_work_takes_no_lock():
     enqueue_by_alias("Record")
     Runner.objects.create(id="r", hostname="h", pid=1, concurrency=1)
     store = get_store()
-    limits = store.concurrency_limits()
-    assert limits  # LimitedToTwo's row has its limit
+    rules = store.flow_rules()
+    assert rules.definitions  # LimitedToTwo's row has its limit
 
     def definition_locks(queries: CaptureQueriesContext) -> list[str]:
         statements = [query["sql"].upper() for query in queries.captured_queries]
@@ -103,9 +103,9 @@ def test_a_claim_on_queues_without_limited_work_takes_no_lock():
         ]
 
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        claimed = store.claim_within_limits(["tests"], 5, "r", timezone.now(), limits)
-    assert [item.queue_name for item in claimed] == ["tests"]
+        claim = store.claim_within_limits(["tests"], 5, "r", timezone.now(), rules)
+    assert [item.queue_name for item in claim.items] == ["tests"]
     assert definition_locks(queries) == []
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        store.claim_within_limits(["elsewhere"], 5, "r", timezone.now(), limits)
+        store.claim_within_limits(["elsewhere"], 5, "r", timezone.now(), rules)
     assert len(definition_locks(queries)) == 1

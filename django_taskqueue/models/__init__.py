@@ -6,6 +6,6 @@ Query logic lives on the QuerySets; every change of state goes through the store
 
 from .definitions import TaskDefinition
 from .items import QueueItem, QueueItemAttempt
-from .runners import QueueState, Runner
+from .runners import LimitStart, QueueState, Runner
 
-__all__ = ["QueueItem", "QueueItemAttempt", "QueueState", "Runner", "TaskDefinition"]
+__all__ = ["LimitStart", "QueueItem", "QueueItemAttempt", "QueueState", "Runner", "TaskDefinition"]

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
 from ..exceptions import InactiveDefinition, InvalidValue, UnknownAlias
+from ..limits import check_rate_limit, rate_limit_field
 from ..validation import (
     check_max_attempts,
     check_priority,
@@ -111,6 +112,19 @@ class TaskDefinition(models.Model):
         validators=CONCURRENCY_LIMIT_VALIDATORS,
         help_text=_("At most this many of its items running at once, across all runners."),
     )
+    rate_limit = rate_limit_field(
+        _("rate limit"), _('At most N starts in any sliding window: "20/s", "100/m", "1000/h".')
+    )
+    key_concurrency_limit = models.PositiveIntegerField(
+        _("key concurrency limit"),
+        null=True,
+        blank=True,
+        validators=CONCURRENCY_LIMIT_VALIDATORS,
+        help_text=_("At most this many running at once per concurrency key (1: one at a time)."),
+    )
+    key_rate_limit = rate_limit_field(
+        _("key rate limit"), _('At most N starts per concurrency key in any window: "2/s".')
+    )
 
     class UniqueWhile(models.TextChoices):
         QUEUED = "queued", _("queued: one waiting item per key")
@@ -173,6 +187,9 @@ class TaskDefinition(models.Model):
                 spec.timeout_seconds or app_settings.DEFAULT_TIMEOUT_SECONDS
             ),
             "concurrency_limit": spec.concurrency_limit,
+            "rate_limit": check_rate_limit(spec.rate_limit),
+            "key_concurrency_limit": spec.key_concurrency_limit,
+            "key_rate_limit": check_rate_limit(spec.key_rate_limit, "key_rate_limit"),
             "unique_while": spec.unique_while,
             "unique_for_seconds": spec.unique_for_seconds,
         }

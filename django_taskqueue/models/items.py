@@ -129,6 +129,11 @@ class QueueItem(models.Model):
     # (queued, active or period); and the claim, a copy of the key held while the item counts
     # against it, which a unique index makes race-free and each transition out of the scope
     # clears (store/uniqueness.py).
+    # Flow control: the key whose own limits (the definition's key_*_limit) and turn in the
+    # round-robin of claims this item takes part in.
+    concurrency_key = models.CharField(
+        _("concurrency key"), max_length=200, null=True, blank=True, editable=False
+    )
     unique_key = models.CharField(
         _("unique key"), max_length=200, blank=True, default="", db_default=""
     )
@@ -153,6 +158,14 @@ class QueueItem(models.Model):
                 fields=["queue_name", "-priority", "run_at", "id"],
                 condition=Q(status="queued", deleted_at__isnull=True),
                 name="task_queue_claim_idx",
+            ),
+            # The claim's round-robin across concurrency keys reads only these rows.
+            models.Index(
+                fields=["queue_name", "-priority", "concurrency_key", "run_at", "id"],
+                condition=Q(
+                    status="queued", deleted_at__isnull=True, concurrency_key__isnull=False
+                ),
+                name="task_queue_keyed_idx",
             ),
             models.Index(fields=["queue_name", "status"], name="task_queue_queue_status_idx"),
             models.Index(fields=["definition", "status"], name="task_queue_def_status_idx"),

@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
-from .fields import name_field
+from ..limits import rate_limit_field
+from .fields import CONCURRENCY_LIMIT_VALIDATORS, name_field
 
 
 class RunnerQuerySet(models.QuerySet):
@@ -43,10 +44,21 @@ class Runner(models.Model):
 
 
 class QueueState(models.Model):
-    """Per-queue switches. A paused queue keeps its items but runners stop claiming from it."""
+    """Per-queue switches and limits. A paused queue keeps its items but runners stop claiming
+    from it; its limits count all of its items, of every definition."""
 
     name = name_field(_("queue"), primary_key=True)
     is_paused = models.BooleanField(_("paused"), default=False)
+    concurrency_limit = models.PositiveIntegerField(
+        _("concurrency limit"),
+        null=True,
+        blank=True,
+        validators=CONCURRENCY_LIMIT_VALIDATORS,
+        help_text=_("At most this many of its items running at once, across all runners."),
+    )
+    rate_limit = rate_limit_field(
+        _("rate limit"), _('At most N starts in any sliding window: "20/s", "100/m", "1000/h".')
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -55,3 +67,22 @@ class QueueState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class LimitStart(models.Model):
+    """One attempt start that a rate limit counts: the ledger of its sliding window.
+
+    Written by the claim only for rate-limited definitions, queues and keys, and pruned once
+    older than the window. ``scope`` says which limit: ``definition:ID``, ``queue:NAME`` or
+    ``key:ID:KEY``.
+    """
+
+    scope = models.CharField(_("limit"), max_length=320)
+    started_at = models.DateTimeField(_("started"))
+
+    class Meta:
+        verbose_name = _("rate-limited start")
+        indexes = [models.Index(fields=["scope", "started_at"], name="task_queue_start_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} at {self.started_at:%H:%M:%S.%f}"

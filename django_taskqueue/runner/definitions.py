@@ -1,10 +1,12 @@
-"""The definition rows a runner needs, cached: operators' edits show within a refresh."""
+"""The definition rows a runner needs, and the limits in force, cached: operators' edits
+show within a refresh."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from ..execution import DefinitionInfo
+from ..limits import FlowRules
 from ..store import QueueStore
 
 # How often the cache is dropped, so an edited timeout or backoff takes effect.
@@ -15,7 +17,7 @@ class DefinitionCache:
     def __init__(self, store: QueueStore) -> None:
         self._store = store
         self._known: dict[int, DefinitionInfo] = {}
-        self._limits: dict[int, int] | None = None
+        self._rules: FlowRules | None = None
 
     def get(self, ids: Iterable[int]) -> dict[int, DefinitionInfo]:
         wanted = set(ids)
@@ -25,12 +27,12 @@ class DefinitionCache:
                 self._known[row.pk] = DefinitionInfo.from_row(row)
         return {i: self._known[i] for i in wanted}
 
-    def concurrency_limits(self) -> dict[int, int]:
-        """The limited definitions, read again after each refresh."""
-        if self._limits is None:
-            self._limits = self._store.concurrency_limits()
-        return self._limits
+    def flow_rules(self) -> FlowRules:
+        """The limits of definitions and queues, read again after each refresh."""
+        if self._rules is None:
+            self._rules = self._store.flow_rules()
+        return self._rules
 
     def refresh(self) -> None:
         self._known = {}
-        self._limits = None
+        self._rules = None

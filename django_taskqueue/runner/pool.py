@@ -95,6 +95,10 @@ class WorkerPool:
             return 0
         return free
 
+    def idle_workers(self) -> int:
+        """Threads with nothing to run: what may be claimed to start at once."""
+        return max(self.concurrency - len(self._in_flight), 0)
+
     def next_deadline(self) -> float | None:
         deadlines = [e.deadline for e in list(self._in_flight.values()) if e.deadline]
         return min(deadlines) if deadlines else None

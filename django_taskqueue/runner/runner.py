@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 
 from django.db import reset_queries, transaction
 from django.utils import timezone
@@ -100,6 +101,7 @@ class QueueRunner:
         self._paused: set[str] = set()
         self._attempts_run: Counter[str] = Counter()  # by attempt outcome, for a burst's report
         self._last_claim_full = False
+        self._room_at: datetime | None = None  # when a rate limit holding items back has room
         self._last_heartbeat = time.monotonic()
         self._recover_after = 0.0  # no recovery of others' items before this monotonic time
         beat = self.heartbeat_seconds
@@ -204,10 +206,12 @@ class QueueRunner:
         return batch
 
     def _claim(self, queues: list[str], limit: int) -> tuple[list[ClaimedItem], dict]:
-        batch = self.store.claim_within_limits(
-            queues, limit, self.runner_id, timezone.now(), self._definitions.concurrency_limits()
+        rules = self._definitions.flow_rules()
+        claim = self.store.claim_within_limits(
+            queues, limit, self.runner_id, timezone.now(), rules, self._pool.idle_workers()
         )
-        return batch, self._definitions.get({item.definition_id for item in batch})
+        self._room_at = claim.room_at
+        return claim.items, self._definitions.get({item.definition_id for item in claim.items})
 
     def _on_settled(self, execution: Execution, outcome: Outcome) -> None:
         self._outcomes.add(outcome)
@@ -224,6 +228,8 @@ class QueueRunner:
         deadline = self._pool.next_deadline()
         if deadline is not None:
             waits.append(max(deadline - time.monotonic(), 0))
+        if self._room_at is not None:
+            waits.append(max((self._room_at - timezone.now()).total_seconds(), 0))
         return min(waits)
 
     def _drained(self) -> bool:

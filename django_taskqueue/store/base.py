@@ -21,8 +21,8 @@ from django.db.models import NOT_PROVIDED, Count, F, QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
+from .flow import FlowControl
 from .housekeeping import Housekeeping
-from .limits import ConcurrencyLimits
 from .records import ClaimedItem, Outcome
 from .stats import QueueStatistics
 from .transitions import ItemTransitions
@@ -37,6 +37,7 @@ OUTAGE_ERRORS = (OperationalError, InterfaceError)
 ITEMS = QueueItem._meta.db_table
 DEFINITIONS = TaskDefinition._meta.db_table
 ATTEMPTS = QueueItemAttempt._meta.db_table
+QUEUES = QueueState._meta.db_table
 
 # The columns the one INSERT of an item names; every other column must have a db_default.
 INSERTED_COLUMNS = (
@@ -96,7 +97,7 @@ def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
-class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, ConcurrencyLimits):
+class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, FlowControl):
     """Every statement the queue sends to one database alias."""
 
     vendor: ClassVar[str]
@@ -140,10 +141,10 @@ class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, Co
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
-        only_definition: int | None = None,
     ) -> list[ClaimedItem]:
-        """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``: of
-        every definition, of all but ``skip_definitions``, or of ``only_definition``."""
+        """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``, of
+        every definition but ``skip_definitions``: the plain claim, with no limit in force
+        (``flow.py`` plans the others)."""
         raise NotImplementedError
 
     def record_outcomes(

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
-from .base import ATTEMPTS, DEFINITIONS, ITEMS, QueueStore, outcome_row
+from .base import ATTEMPTS, DEFINITIONS, ITEMS, QUEUES, QueueStore, outcome_row
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
 
@@ -46,11 +46,10 @@ FROM next WHERE t.id = next.id
 RETURNING t.id, t.definition_id, t.queue_name, t.parameters, t.attempts, t.max_attempts,
           t.priority
 """
-# The claim of every definition, of all but the limited ones, and of one limited definition.
+# The claim of every definition, and of all but the limited ones.
 _CLAIMS = {
     "all": _CLAIM.format(definitions=""),
     "skip": _CLAIM.format(definitions="AND definition_id <> ALL(%s::bigint[])"),
-    "only": _CLAIM.format(definitions="AND definition_id = %s"),
 }
 
 # The outcome columns, in the order of ``outcome_row``.
@@ -141,14 +140,11 @@ class PostgresStore(QueueStore):
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
-        only_definition: int | None = None,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
         filters: list[Any]
-        if only_definition is not None:
-            sql, filters = _CLAIMS["only"], [only_definition]
-        elif skip_definitions:
+        if skip_definitions:
             sql, filters = _CLAIMS["skip"], [list(skip_definitions)]
         else:
             sql, filters = _CLAIMS["all"], []
@@ -159,13 +155,33 @@ class PostgresStore(QueueStore):
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 
-    def lock_definitions(self, ids: Sequence[int]) -> None:
-        # NO KEY: an enqueue's foreign key takes KEY SHARE on the row, which this leaves free.
+    def lock_limits(self, definition_ids: Sequence[int], queue_names: Sequence[str]) -> None:
+        # NO KEY: an enqueue's foreign key takes KEY SHARE on a definition, which this leaves
+        # free. Definitions first, then queues, each in order: the same for every claim.
+        with self.connection.cursor() as cursor:
+            if definition_ids:
+                cursor.execute(
+                    f"SELECT id FROM {DEFINITIONS} WHERE id = ANY(%s) ORDER BY id "
+                    "FOR NO KEY UPDATE",
+                    [list(definition_ids)],
+                )
+            if queue_names:
+                cursor.execute(
+                    f"SELECT name FROM {QUEUES} WHERE name = ANY(%s) ORDER BY name "
+                    "FOR NO KEY UPDATE",
+                    [list(queue_names)],
+                )
+
+    def lock_candidates(self, ids: Sequence[int]) -> set[int]:
+        if not ids:
+            return set()
         with self.connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id FROM {DEFINITIONS} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                f"SELECT id FROM {ITEMS} WHERE id = ANY(%s) AND status = 'queued' "
+                "FOR NO KEY UPDATE SKIP LOCKED",
                 [list(ids)],
             )
+            return {row[0] for row in cursor.fetchall()}
 
     def record_outcomes(
         self, outcomes: Sequence[Outcome], runner_id: str, runner_name: str

@@ -106,14 +106,11 @@ class SqliteStore(QueueStore):
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
-        only_definition: int | None = None,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
         stamp = self.adapt(now)
-        if only_definition is not None:
-            definitions, filters = "AND definition_id = %s", [only_definition]
-        elif skip_definitions:
+        if skip_definitions:
             marks = ", ".join(["%s"] * len(skip_definitions))
             definitions, filters = f"AND definition_id NOT IN ({marks})", list(skip_definitions)
         else:
@@ -128,15 +125,16 @@ class SqliteStore(QueueStore):
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 
-    def lock_definitions(self, ids: Sequence[int]) -> None:
-        # SQLite locks the database, not rows: a write takes its one write lock now, before
-        # the running counts are read, even in a DEFERRED transaction.
+    def lock_limits(self, definition_ids: Sequence[int], queue_names: Sequence[str]) -> None:
+        # SQLite locks the database, not rows: any write takes its one write lock now, before
+        # the usage is read, even in a DEFERRED transaction (and matching no row).
+        ids = list(definition_ids) or [0]
         marks = ", ".join(["%s"] * len(ids))
         with self.connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {DEFINITIONS} SET concurrency_limit = concurrency_limit "
                 f"WHERE id IN ({marks})",
-                list(ids),
+                ids,
             )
 
     def record_outcomes(

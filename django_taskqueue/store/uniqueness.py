@@ -84,9 +84,7 @@ class UniqueItems:
         holder = (
             QueueItem.all_objects.using(self.using)
             .filter(definition__alias=alias, unique_claim=unique_key)
-            .values(
-                "id", "status", "unique_scope", "created_at", "definition__unique_for_seconds"
-            )
+            .values("id", "status", "unique_scope", "created_at", "definition__unique_for_seconds")
             .first()
         )
         return dict(holder) if holder is not None else None
