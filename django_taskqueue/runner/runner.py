@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import reset_queries, transaction
 from django.utils import timezone
@@ -41,6 +41,8 @@ logger = logging.getLogger("django_taskqueue.runner")
 MAX_CONCURRENCY = 1000
 MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS = 0.01, 3600.0
 MAX_GRACE_SECONDS = 24 * 3600.0
+# A burst waits for items a rate limit holds back if they will have room within this.
+BURST_WAITS_FOR = timedelta(minutes=1)
 
 
 class QueueRunner:
@@ -233,7 +235,9 @@ class QueueRunner:
         return min(waits)
 
     def _drained(self) -> bool:
-        return not self._pool.busy and not len(self._outcomes) and not self._last_claim_full
+        """Nothing in hand, and nothing a rate limit holds back for under a minute."""
+        held_back = self._room_at is not None and self._room_at < timezone.now() + BURST_WAITS_FOR
+        return not (self._pool.busy or len(self._outcomes) or self._last_claim_full or held_back)
 
     # ------------------------------------------------------------------ duties
     def _heartbeat(self) -> None:

@@ -35,6 +35,10 @@ from .records import ClaimedItem
 
 RUNNING = QueueItem.Status.RUNNING
 MAX_ROUNDS = 4  # candidate reads per claim, when room runs out for the first ones read
+# A start is dated when it is claimed, and its handler begins a little later: a few
+# milliseconds, up to a tenth of a second on a busy host. Windows are counted this much longer,
+# so that measured from inside the handlers, too, no window holds more than the rate.
+RATE_MARGIN_SECONDS = 0.1
 
 
 class Candidate(NamedTuple):
@@ -53,6 +57,11 @@ class Claim:
 
     items: list[ClaimedItem]
     room_at: datetime | None = None
+
+
+def window(seconds: float) -> timedelta:
+    """How far back a rate limit of ``seconds`` counts starts."""
+    return timedelta(seconds=seconds + RATE_MARGIN_SECONDS)
 
 
 def definition_scope(definition_id: int) -> str:
@@ -107,7 +116,7 @@ class Usage:
     def room_at(self, now: datetime) -> datetime | None:
         """When the first full rate limit has room again: its oldest start leaves the window."""
         times = [
-            self.oldest.get(scope, now) + timedelta(seconds=rate.seconds)
+            self.oldest.get(scope, now) + window(rate.seconds)
             for scope, rate in self.rates.items()
             if self.room.get(scope, 1) <= 0
         ]
@@ -283,7 +292,7 @@ class FlowControl:
                     which |= Q(scope__startswith=prefix)
             rows = (
                 LimitStart.objects.using(self.using)
-                .filter(which, started_at__gt=now - timedelta(seconds=seconds))
+                .filter(which, started_at__gt=now - window(seconds))
                 .values_list("scope")
                 .annotate(n=Count("pk"), oldest=Min("started_at"))
                 .order_by()
@@ -373,7 +382,7 @@ class FlowControl:
         starts.bulk_create(rows)
         for seconds in set(windows.values()):
             scopes = [scope for scope, window in windows.items() if window == seconds]
-            old = now - timedelta(seconds=seconds)
+            old = now - window(seconds)
             starts.filter(scope__in=scopes, started_at__lte=old).delete()
 
 

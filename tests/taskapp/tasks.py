@@ -324,3 +324,52 @@ def most_at_once(item_ids: list[int]) -> int:
         running += change
         most = max(most, running)
     return most
+
+
+@handler("Stamp", queue="tests", max_attempts=1)
+def stamp(sleep: float = 0.0) -> None:
+    """Journals its start and end times; no limit of its own (queue limits and keys apply)."""
+    _journal(f"start:{time.time():.6f}")
+    time.sleep(sleep)
+    _journal(f"end:{time.time():.6f}")
+
+
+@handler("RateLimited", queue="tests", max_attempts=1, rate_limit="20/s")
+def rate_limited() -> None:
+    _journal(f"start:{time.time():.6f}")
+    _journal(f"end:{time.time():.6f}")
+
+
+@handler("OnePerKey", queue="tests", max_attempts=1, key_concurrency_limit=1)
+def one_per_key(sleep: float = 0.05) -> None:
+    _journal(f"start:{time.time():.6f}")
+    time.sleep(sleep)
+    _journal(f"end:{time.time():.6f}")
+
+
+@handler("KeyRateLimited", queue="tests", max_attempts=1, key_rate_limit="5/s")
+def key_rate_limited() -> None:
+    _journal(f"start:{time.time():.6f}")
+    _journal(f"end:{time.time():.6f}")
+
+
+def journal_times(item_ids: list[int], kind: str = "start") -> dict[int, float]:
+    """Each item's journaled ``kind`` time (its first attempt's)."""
+    times: dict[int, float] = {}
+    rows = Journal.objects.filter(item_id__in=item_ids).order_by("pk")
+    for item_id, note in rows.values_list("item_id", "note"):
+        noted, _, stamp = note.partition(":")
+        if noted == kind:
+            times.setdefault(item_id, float(stamp))
+    return times
+
+
+def most_started_within(item_ids: list[int], seconds: float = 1.0) -> int:
+    """The largest number of these items' starts in any window ``[t, t + seconds)``."""
+    starts = sorted(journal_times(item_ids).values())
+    most, first = 0, 0
+    for last, stamp in enumerate(starts):
+        while stamp - starts[first] >= seconds:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
