@@ -224,13 +224,14 @@ class FlowControl:
                     break
                 if usage.take(scopes_of(candidate, rules)):
                     chosen.append(candidate)
-            claimed = self.claim_ids([c.id for c in chosen], runner_id, now)
-            ids = {item.id for item in claimed}
-            self._record_starts([c for c in chosen if c.id in ids], rules, now)
-            taken += claimed
+            claimed = {
+                item.id: item for item in self.claim_ids([c.id for c in chosen], runner_id, now)
+            }
+            self._record_starts([c for c in chosen if c.id in claimed], rules, now)
+            # In the order chosen, which is the order the pool starts them in: turns hold.
+            taken += [claimed[c.id] for c in chosen if c.id in claimed]
             if len(candidates) < read or len(chosen) == wanted:
                 break
-        taken.sort(key=lambda item: (-item.priority, item.id))
         return Claim(taken, usage.room_at(now))
 
     # ------------------------------------------------------------------ the steps

@@ -1,0 +1,117 @@
+"""Concurrency keys: per-key limits of a definition, and claims that take keys in turn."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from django_taskqueue import InvalidParameters, enqueue_by_alias, enqueue_many
+from django_taskqueue.models import QueueItem
+from tests.conftest import drain, wait_for
+from tests.taskapp.tasks import journal_times, most_at_once, most_started_within
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _by_key(ids: list[int]) -> dict[str, list[int]]:
+    keys: dict[str, list[int]] = {}
+    for pk, key in QueueItem.objects.filter(pk__in=ids).values_list("pk", "concurrency_key"):
+        keys.setdefault(key, []).append(pk)
+    return keys
+
+
+def test_enqueue_stores_the_key_on_the_item_alone_and_in_bulk():
+    one = enqueue_by_alias("OnePerKey", {}, concurrency_key="customer:42")
+    assert one.concurrency_key == "customer:42"
+    assert QueueItem.objects.get(pk=one.pk).concurrency_key == "customer:42"
+    ids = enqueue_many("OnePerKey", [{}] * 3, concurrency_keys=["a", None, "b"])
+    assert [QueueItem.objects.get(pk=pk).concurrency_key for pk in ids] == ["a", None, "b"]
+    same = enqueue_many("OnePerKey", [{}] * 2, concurrency_key="c")
+    assert set(QueueItem.objects.filter(pk__in=same).values_list("concurrency_key", flat=True)) == {
+        "c"
+    }
+
+
+@pytest.mark.parametrize("key", ["", "x" * 201, 42, "nul\x00", "\ud800"])
+def test_a_bad_key_is_refused_and_nothing_is_written(key):
+    with pytest.raises(InvalidParameters, match="concurrency_key"):
+        enqueue_by_alias("OnePerKey", {}, concurrency_key=key)
+    with pytest.raises(InvalidParameters, match="concurrency_key"):
+        enqueue_many("OnePerKey", [{}, {}], concurrency_keys=["ok", key])
+    assert not QueueItem.objects.exists()
+
+
+def test_bulk_keys_must_match_the_rows():
+    with pytest.raises(InvalidParameters, match="one per row"):
+        enqueue_many("OnePerKey", [{}] * 3, concurrency_keys=["a"])
+    with pytest.raises(InvalidParameters, match="not both"):
+        enqueue_many("OnePerKey", [{}], concurrency_key="a", concurrency_keys=["a"])
+
+
+def test_one_at_a_time_per_key_while_keys_run_side_by_side():
+    ids = []
+    for key in range(5):
+        ids += enqueue_many("OnePerKey", [{"sleep": 0.03}] * 6, concurrency_key=f"k{key}")
+    drain(concurrency=10)
+    assert set(QueueItem.objects.filter(pk__in=ids).values_list("status", "attempts")) == {
+        ("success", 1)
+    }
+    for key_ids in _by_key(ids).values():
+        assert most_at_once(key_ids) == 1
+    assert most_at_once(ids) > 1
+
+
+def test_a_key_rate_limit_applies_to_each_key_on_its_own():
+    first = enqueue_many("KeyRateLimited", [{}] * 12, concurrency_key="a")
+    second = enqueue_many("KeyRateLimited", [{}] * 12, concurrency_key="b")
+    drain(concurrency=10)
+    assert most_started_within(first) <= 5
+    assert most_started_within(second) <= 5
+    assert most_started_within(first + second) > 5  # the two keys do not share one rate
+
+
+def test_claims_take_keys_in_turn_so_a_big_key_does_not_starve_a_small_one():
+    big = enqueue_many("Stamp", [{}] * 300, concurrency_key="A")
+    small = enqueue_many("Stamp", [{}] * 10, concurrency_key="B")
+    drain(concurrency=2)
+    ends = journal_times(big + small, "end")
+    last_of_small = max(ends[pk] for pk in small)
+    big_before = sum(1 for pk in big if ends[pk] < last_of_small)
+    assert big_before <= 30, big_before
+
+
+def test_items_without_a_key_take_turns_as_one_more_key():
+    unkeyed = enqueue_many("Stamp", [{}] * 200)
+    keyed = enqueue_many("Stamp", [{}] * 10, concurrency_key="late")
+    drain(concurrency=2)
+    ends = journal_times(unkeyed + keyed, "end")
+    last_keyed = max(ends[pk] for pk in keyed)
+    assert sum(1 for pk in unkeyed if ends[pk] < last_keyed) <= 30
+
+
+def test_a_killed_runner_leaves_no_key_blocked(start_runner):
+    held = enqueue_by_alias("OnePerKey", {"sleep": 30}, concurrency_key="customer:1")
+    first = start_runner("tests", "--interval", "0.05", "--unstuck-minutes", "0.02")
+    wait_for(lambda: QueueItem.objects.get(pk=held.pk).status == "running")
+    first.signal(signal.SIGKILL)
+    first.wait()
+    later = enqueue_by_alias("OnePerKey", {"sleep": 0.01}, concurrency_key="customer:1")
+    second = start_runner("tests", "--interval", "0.05", "--unstuck-minutes", "0.02")
+    wait_for(lambda: QueueItem.objects.get(pk=later.pk).status == "success", timeout=60)
+    second.signal(signal.SIGTERM)
+    assert second.wait() == 0, second.output()
+    assert QueueItem.objects.get(pk=held.pk).status == "failed"  # max_attempts=1
+
+
+def test_four_runner_processes_keep_one_run_per_key(start_runner):
+    ids = []
+    for key in range(5):
+        ids += enqueue_many("OnePerKey", [{"sleep": 0.05}] * 8, concurrency_key=f"k{key}")
+    runners = [start_runner("tests", "--concurrency", "4", "--interval", "0.05") for _ in range(4)]
+    wait_for(lambda: QueueItem.objects.filter(pk__in=ids, status="success").count() == 40, 120)
+    for runner in runners:
+        runner.signal(signal.SIGTERM)
+        assert runner.wait() == 0, runner.output()
+    for key_ids in _by_key(ids).values():
+        assert most_at_once(key_ids) == 1
