@@ -14,10 +14,11 @@ from django.db.models import QuerySet
 
 from . import audit
 from .exceptions import InvalidValue
+from .limits import check_rate_limit
 from .models import QueueItem, QueueState
 from .store import get_store
 from .store.transitions import TRANSITIONS
-from .validation import shown, validate_name
+from .validation import check_concurrency_limit, shown, validate_name
 
 ACTIONS = tuple(TRANSITIONS)
 
@@ -86,3 +87,21 @@ def set_queue_paused(name: str, paused: bool, *, actor: audit.Actor | None = Non
     validate_name(name, "queue name")
     get_store().set_queue_paused(name, bool(paused))
     audit.record(actor, QueueState, [(name, name)], "Queue paused" if paused else "Queue resumed")
+
+
+def set_queue_limits(
+    name: str,
+    *,
+    concurrency_limit: int | None,
+    rate_limit: str | None,
+    actor: audit.Actor | None = None,
+) -> QueueState:
+    """Set a queue's limits, counted across all of its items (None or ``""``: no limit).
+    Runners take the change within a refresh of their definitions (about 5 s)."""
+    validate_name(name, "queue name")
+    concurrency = check_concurrency_limit(concurrency_limit)
+    rate = check_rate_limit(rate_limit)
+    state = get_store().set_queue_limits(name, concurrency, rate)
+    said = f"Queue limits set: concurrency {concurrency or 'none'}, rate {rate or 'none'}"
+    audit.record(actor, QueueState, [(name, name)], said)
+    return state

@@ -39,6 +39,8 @@ ITEM_KEYS = {
     "last_error_message",
     "details",
     "unique_key",
+    "concurrency_key",
+    "waiting_reason",
 }
 EVERY_PERMISSION = (
     "view_queueitem",

@@ -22,9 +22,9 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from ..actions import set_queue_paused
+from ..actions import set_queue_limits, set_queue_paused
 from ..audit import Actor
-from ..exceptions import InvalidName
+from ..exceptions import InvalidName, InvalidValue
 from ..models import QueueItem, QueueState, Runner
 from ..stats import QueueOverview, live_runners, minute_window, queue_overview
 from ..validation import validate_name
@@ -45,6 +45,8 @@ class QueueRow:
     oldest_queued_age: str
     next_scheduled: SafeString | str
     status_links: list[tuple[str, Any, int, str]]  # (status, label, count, url)
+    concurrency_limit: int | None = None
+    rate_limit: str = ""
 
 
 @dataclass
@@ -79,6 +81,11 @@ class QueueDashboardAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.set_paused_view),
                 name="django_taskqueue_queuestate_set_paused",
             ),
+            path(
+                "set-limits/",
+                self.admin_site.admin_view(self.set_limits_view),
+                name="django_taskqueue_queuestate_set_limits",
+            ),
         ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -112,10 +119,14 @@ class QueueDashboardAdmin(admin.ModelAdmin):
         now = timezone.now()
         first_minute = minute_window(now, WINDOW_MINUTES)
         overviews = queue_overview(WINDOW_MINUTES, now=now)
+        states = {state.name: state for state in QueueState.objects.all()}
         return {
             "now": now,
             "window_minutes": WINDOW_MINUTES,
-            "queues": [self._row(overview, first_minute, now) for overview in overviews],
+            "queues": [
+                self._row(overview, first_minute, now, states.get(overview.name))
+                for overview in overviews
+            ],
             "total_chart": minute_chart(
                 summed([o.throughput_per_minute for o in overviews], WINDOW_MINUTES),
                 summed([o.failures_per_minute for o in overviews], WINDOW_MINUTES),
@@ -134,7 +145,9 @@ class QueueDashboardAdmin(admin.ModelAdmin):
         }
 
     @staticmethod
-    def _row(overview: QueueOverview, first_minute: datetime, now: datetime) -> QueueRow:
+    def _row(
+        overview: QueueOverview, first_minute: datetime, now: datetime, state: QueueState | None
+    ) -> QueueRow:
         items_url = reverse("admin:django_taskqueue_queueitem_changelist")
         return QueueRow(
             overview=overview,
@@ -152,23 +165,78 @@ class QueueDashboardAdmin(admin.ModelAdmin):
                 )
                 for status, label in QueueItem.Status.choices
             ],
+            concurrency_limit=state.concurrency_limit if state else None,
+            rate_limit=state.rate_limit if state else "",
         )
+
+    def _posted_queue(self, request: HttpRequest) -> str:
+        """The queue a dashboard form names, from a POST by an operator who may change it."""
+        if request.method != "POST":
+            raise _Refused(HttpResponseNotAllowed(["POST"]))
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            return validate_name(request.POST.get("queue", ""), "queue name")
+        except InvalidName as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            raise _Refused(HttpResponseRedirect(_dashboard())) from None
+
+    def set_limits_view(self, request: HttpRequest) -> HttpResponse:
+        """Set a queue's concurrency and rate limits (empty fields: no limit)."""
+        try:
+            name = self._posted_queue(request)
+        except _Refused as refused:
+            return refused.response
+        concurrency = request.POST.get("concurrency_limit", "").strip()
+        try:
+            if concurrency and not concurrency.isdigit():
+                raise InvalidValue(
+                    f"The concurrency limit must be a whole number, not {concurrency!r}."
+                )
+            state = set_queue_limits(
+                name,
+                concurrency_limit=int(concurrency) if concurrency else None,
+                rate_limit=request.POST.get("rate_limit", "").strip(),
+                actor=Actor(request.user, "admin"),
+            )
+        except InvalidValue as exc:
+            self.message_user(request, f"{name}: {exc}", messages.ERROR)
+            return HttpResponseRedirect(_dashboard())
+        said = ", ".join(
+            part
+            for part in (
+                state.concurrency_limit and f"at most {state.concurrency_limit} running",
+                state.rate_limit and f"at most {state.rate_limit}",
+            )
+            if part
+        )
+        self.message_user(
+            request,
+            _("Queue “%(name)s”: %(limits)s.") % {"name": name, "limits": said or _("no limits")},
+        )
+        return HttpResponseRedirect(_dashboard())
 
     def set_paused_view(self, request: HttpRequest) -> HttpResponse:
         """Pause or resume a whole queue: runners stop claiming from it, its items stay."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_change_permission(request):
-            raise PermissionDenied
-        dashboard = reverse("admin:django_taskqueue_queuestate_changelist")
         try:
-            name = validate_name(request.POST.get("queue", ""), "queue name")
-        except InvalidName as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return HttpResponseRedirect(dashboard)
+            name = self._posted_queue(request)
+        except _Refused as refused:
+            return refused.response
+        dashboard = _dashboard()
         paused = request.POST.get("paused") == "1"
         set_queue_paused(name, paused, actor=Actor(request.user, "admin"))
         state = _("paused") if paused else _("resumed")
         message = _("Queue “%(name)s” %(state)s.") % {"name": name, "state": state}
         self.message_user(request, message)
         return HttpResponseRedirect(dashboard)
+
+
+class _Refused(Exception):
+    """A dashboard form refused before it changed anything, with the response to give."""
+
+    def __init__(self, response: HttpResponse) -> None:
+        self.response = response
+
+
+def _dashboard() -> str:
+    return reverse("admin:django_taskqueue_queuestate_changelist")

@@ -139,7 +139,16 @@ class TaskDefinitionAdmin(CheckedLookupsMixin, admin.ModelAdmin):
         ),
         (
             _("Flow control"),
-            {"fields": ("concurrency_limit", "unique_while", "unique_for_seconds")},
+            {
+                "fields": (
+                    "concurrency_limit",
+                    "rate_limit",
+                    "key_concurrency_limit",
+                    "key_rate_limit",
+                    "unique_while",
+                    "unique_for_seconds",
+                )
+            },
         ),
         (_("History"), {"fields": ("created_at_exact", "updated_at_exact", "deleted_at_exact")}),
     )

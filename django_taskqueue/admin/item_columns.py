@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import QueueItem
+from ..store import get_store
 from .display import (
     breakable,
     compact_time,
@@ -74,6 +75,13 @@ class ItemColumnsMixin:
     completed_at_exact = exact_time_field(QueueItem, "completed_at")
     updated_at_exact = exact_time_field(QueueItem, "updated_at")
     deleted_at_exact = exact_time_field(QueueItem, "deleted_at")
+
+    @admin.display(description=_("waiting because"))
+    def waiting_reason(self, item: QueueItem) -> str:
+        """Why a queued item is not running yet; nothing once it is next in line."""
+        if item.status != QueueItem.Status.QUEUED:
+            return "–"
+        return get_store().waiting_reasons([item]).get(item.pk) or str(_("next in line"))
 
     @admin.display(description=_("attempts"))
     def attempts_display(self, item: QueueItem) -> str:

@@ -69,9 +69,23 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
         bulk_action("restore", _("Restore deleted items")),
     )
     fieldsets = (
-        (None, {"fields": ("definition_link", "colored_status", "cancel_requested")}),
+        (
+            None,
+            {"fields": ("definition_link", "colored_status", "waiting_reason", "cancel_requested")},
+        ),
         (_("Scheduling"), {"fields": OPERATOR_EDITABLE_FIELDS}),
-        (_("Data"), {"fields": ("parameters_json", "output_json", "unique_key", "unique_scope")}),
+        (
+            _("Data"),
+            {
+                "fields": (
+                    "parameters_json",
+                    "output_json",
+                    "concurrency_key",
+                    "unique_key",
+                    "unique_scope",
+                )
+            },
+        ),
         (
             _("Progress"),
             {

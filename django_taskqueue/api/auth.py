@@ -123,6 +123,11 @@ def can_enqueue(user: Any) -> bool:
     return any(user.has_perm(permission) for permission in ENQUEUE_PERMISSIONS)
 
 
+def can_manage_queues(user: Any) -> bool:
+    """Seeing items, plus changing queues (the admin dashboard's pause and limits)."""
+    return can_view(user) and user.has_perm("django_taskqueue.change_queuestate")
+
+
 def can_apply(action: str) -> Requirement:
     """Seeing items, plus the permission ``actions.REQUIRED_PERMISSION`` names for ``action``."""
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..exceptions import InvalidValue
 from ..jsonvalues import refuse_json_constant
-from ..models import QueueItem
+from ..models import QueueItem, QueueState
 from ..validation import check_delay, check_run_at, one_queue_name, shown, validate_name
 from .errors import ApiError
 
@@ -32,11 +32,14 @@ ENQUEUE_FIELDS = {
     "delay",
     "unique_key",
     "on_duplicate",
+    "concurrency_key",
 }
+QUEUE_LIMIT_FIELDS = {"concurrency_limit", "rate_limit"}
 
 
-def item_to_dict(item: QueueItem) -> dict[str, Any]:
-    """The public representation of an item; datetimes become ISO-8601 in the JSON encoder."""
+def item_to_dict(item: QueueItem, waiting_reason: str | None = None) -> dict[str, Any]:
+    """The public representation of an item; datetimes become ISO-8601 in the JSON encoder.
+    ``waiting_reason`` is why a queued item waits (``QueueStore.waiting_reasons``)."""
     return {
         "id": item.pk,
         "alias": item.definition.alias,
@@ -57,6 +60,31 @@ def item_to_dict(item: QueueItem) -> dict[str, Any]:
         "last_error_message": item.last_error_message,
         "details": item.details,
         "unique_key": item.unique_key or None,
+        "concurrency_key": item.concurrency_key,
+        "waiting_reason": waiting_reason,
+    }
+
+
+def queue_to_dict(state: QueueState) -> dict[str, Any]:
+    return {
+        "name": state.name,
+        "paused": state.is_paused,
+        "concurrency_limit": state.concurrency_limit,
+        "rate_limit": state.rate_limit or None,
+    }
+
+
+def queue_limits_arguments(body: dict[str, Any], state: QueueState) -> dict[str, Any]:
+    """The keyword arguments of ``set_queue_limits`` from a PATCH body: the fields given
+    change (null lifts a limit), the others stay as they are."""
+    unknown = sorted(set(body) - QUEUE_LIMIT_FIELDS)
+    if unknown:
+        raise _invalid(
+            f"Unknown field(s): {', '.join(unknown)}; give concurrency_limit, rate_limit."
+        )
+    return {
+        "concurrency_limit": body.get("concurrency_limit", state.concurrency_limit),
+        "rate_limit": body.get("rate_limit", state.rate_limit),
     }
 
 
@@ -145,6 +173,8 @@ def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if body.get("unique_key") is not None:
         kwargs["unique_key"] = body["unique_key"]
         kwargs["on_duplicate"] = body.get("on_duplicate", "return")
+    if body.get("concurrency_key") is not None:
+        kwargs["concurrency_key"] = body["concurrency_key"]
     if body.get("run_at") is not None:
         kwargs["run_at"] = _run_at(body["run_at"])
     if body.get("delay") is not None:

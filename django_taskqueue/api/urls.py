@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/v1/jobs/<str:item_id>", views.job, name="job"),
     path("api/v1/jobs/<str:item_id>/cancel", views.cancel_job, name="cancel"),
     path("api/v1/jobs/<str:item_id>/requeue", views.requeue_job, name="requeue"),
+    path("api/v1/queues", views.queues, name="queues"),
+    path("api/v1/queues/<str:name>", views.queue, name="queue"),
     path("health", views.health, name="health"),
     path("metrics", views.metrics, name="metrics"),
     re_path(r"^(?P<path>api/.*)$", views.unknown_path),

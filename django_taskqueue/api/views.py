@@ -19,20 +19,34 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from ..actions import apply_action
+from ..actions import apply_action, set_queue_limits
 from ..audit import Actor
 from ..conf import app_settings
 from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
-from ..models import QueueItem
+from ..models import QueueItem, QueueState
 from ..stats import live_runners, queue_overview
 from ..store import get_store
-from ..validation import parse_item_id, shown
+from ..validation import parse_item_id, shown, validate_name
 from . import metrics as prometheus
-from .auth import Requirement, authenticate, can_apply, can_enqueue, can_view
+from .auth import (
+    Requirement,
+    authenticate,
+    can_apply,
+    can_enqueue,
+    can_manage_queues,
+    can_view,
+)
 from .errors import ApiError
 from .health import health_report
-from .serializers import enqueue_arguments, item_to_dict, json_body, list_query
+from .serializers import (
+    enqueue_arguments,
+    item_to_dict,
+    json_body,
+    list_query,
+    queue_limits_arguments,
+    queue_to_dict,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +123,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         alias, kwargs = enqueue_arguments(json_body(request))
         item = enqueue_by_alias(alias, **kwargs)
         # 200 with the item that already held the unique key; 201 for a new one.
-        response = JsonResponse(item_to_dict(item), status=200 if item.duplicate else 201)
+        response = JsonResponse(_with_reasons([item])[0], status=200 if item.duplicate else 201)
         namespace = request.resolver_match.namespace if request.resolver_match else None
         response["Location"] = reverse("taskqueue_api:job", args=[item.pk], current_app=namespace)
         return response
@@ -119,7 +133,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
     page = page[: query.limit]
     return JsonResponse(
         {
-            "results": [item_to_dict(item) for item in page],
+            "results": _with_reasons(page),
             "next": str(page[-1].pk) if more else None,
         }
     )
@@ -127,7 +141,33 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 @api_view(GET=can_view)
 def job(request: HttpRequest, item_id: str) -> HttpResponse:
-    return JsonResponse(item_to_dict(_get_item(item_id)))
+    return JsonResponse(_with_reasons([_get_item(item_id)])[0])
+
+
+def _with_reasons(items: list[QueueItem]) -> list[dict[str, Any]]:
+    reasons = get_store().waiting_reasons(items)
+    return [item_to_dict(item, reasons.get(item.pk)) for item in items]
+
+
+@api_view(GET=can_view)
+def queues(request: HttpRequest) -> HttpResponse:
+    """Every queue that has items or settings, with its pause switch and limits."""
+    states = {state.name: state for state in QueueState.objects.all()}
+    names = sorted(set(states) | {overview.name for overview in queue_overview(1)})
+    return JsonResponse(
+        {"results": [queue_to_dict(states.get(name) or QueueState(name=name)) for name in names]}
+    )
+
+
+@api_view(GET=can_view, PATCH=can_manage_queues)
+def queue(request: HttpRequest, name: str) -> HttpResponse:
+    """A queue's limits; PATCH ``{"concurrency_limit": 5, "rate_limit": "20/s"}`` sets them."""
+    name = validate_name(name, "queue name")
+    state = QueueState.objects.filter(name=name).first() or QueueState(name=name)
+    if request.method == "PATCH":
+        arguments = queue_limits_arguments(json_body(request), state)
+        state = set_queue_limits(name, **arguments, actor=Actor(request.user, "api"))
+    return JsonResponse(queue_to_dict(state))
 
 
 def _apply(request: HttpRequest, action: str, item_id: str) -> HttpResponse:

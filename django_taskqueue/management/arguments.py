@@ -12,9 +12,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django_taskqueue.exceptions import TaskQueueError
+from django_taskqueue.exceptions import InvalidValue, TaskQueueError
 from django_taskqueue.jsonvalues import decode_json_text
-from django_taskqueue.validation import DURATION_UNITS, parse_duration, parse_item_id, validate_name
+from django_taskqueue.limits import check_rate_limit
+from django_taskqueue.validation import (
+    DURATION_UNITS,
+    check_concurrency_limit,
+    parse_duration,
+    parse_item_id,
+    validate_name,
+)
 
 
 def argument_type(check: Callable[[str], Any], name: str | None = None) -> Callable[[str], Any]:
@@ -45,3 +52,17 @@ json_object = argument_type(lambda text: decode_json_text(text, "parameters"), "
 item_id = argument_type(parse_item_id)
 queue_name = argument_type(lambda text: validate_name(text, "queue name"), "queue_name")
 alias_name = argument_type(lambda text: validate_name(text, "alias"), "alias_name")
+
+
+def _limit_or_none(text: str) -> int | None:
+    if text.strip().lower() in ("none", ""):
+        return None
+    if not text.strip().isdigit():
+        raise InvalidValue(f"A concurrency limit is a whole number or 'none', not {text!r}.")
+    return check_concurrency_limit(int(text))
+
+
+concurrency_limit = argument_type(_limit_or_none, "concurrency_limit")
+rate_limit = argument_type(
+    lambda text: "" if text.strip().lower() == "none" else check_rate_limit(text), "rate_limit"
+)

@@ -27,6 +27,7 @@ from .records import ClaimedItem, Outcome
 from .stats import QueueStatistics
 from .transitions import ItemTransitions
 from .uniqueness import UniqueItems
+from .waiting import WaitingReasons
 
 logger = logging.getLogger("django_taskqueue.runner")
 
@@ -97,7 +98,9 @@ def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
     )
 
 
-class QueueStore(QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, FlowControl):
+class QueueStore(
+    QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, FlowControl, WaitingReasons
+):
     """Every statement the queue sends to one database alias."""
 
     vendor: ClassVar[str]

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
-from django_taskqueue.actions import apply_action
+from django_taskqueue.actions import apply_action, set_queue_limits
 from django_taskqueue.audit import command_line_actor
 from django_taskqueue.definitions import sync_definitions
 from django_taskqueue.enqueue import enqueue_by_alias
@@ -21,17 +21,20 @@ from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.maintenance import prune_finished_items, recover_stuck_items
 from django_taskqueue.management.arguments import (
     alias_name,
+    concurrency_limit,
     duration_in,
     item_id,
     json_object,
     queue_name,
+    rate_limit,
 )
-from django_taskqueue.models import QueueItem, TaskDefinition
+from django_taskqueue.models import QueueItem, QueueState, TaskDefinition
 from django_taskqueue.stats import queue_stats
 from django_taskqueue.validation import check_integer, cut_at_word
 
 STATUSES = QueueItem.Status.values
 MAX_LIST_LIMIT = 10_000
+UNCHANGED = object()  # an option not given, as opposed to "none"
 
 
 def last_line(text: str, width: int = 80) -> str:
@@ -82,6 +85,22 @@ class Command(BaseCommand):
         enqueue.add_argument(
             "--delay", type=duration_in("s"), help="Run after this long: 90s, 10m (bare: seconds)."
         )
+        enqueue.add_argument(
+            "--concurrency-key", help="The key per-key limits count by, e.g. customer:42."
+        )
+
+        limits = commands.add_parser(
+            "queue-limits",
+            help="Show the queues' limits, or set one queue's.",
+            usage="%(prog)s [QUEUE [--concurrency-limit N|none] [--rate-limit 20/s|none]]",
+        )
+        limits.add_argument("queue", nargs="?", type=queue_name)
+        limits.add_argument(
+            "--concurrency-limit", type=concurrency_limit, default=UNCHANGED, help="or none"
+        )
+        limits.add_argument(
+            "--rate-limit", type=rate_limit, default=UNCHANGED, help='"20/s", "100/m" or none'
+        )
 
         stats = commands.add_parser("stats", help="Item counts per queue and status.")
         stats.add_argument(
@@ -123,7 +142,7 @@ class Command(BaseCommand):
         parser.add_argument("--alias", type=alias_name)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        handler = getattr(self, f"handle_{options['subcommand']}")
+        handler = getattr(self, f"handle_{options['subcommand'].replace('-', '_')}")
         try:
             handler(options)
         except TaskQueueError as exc:
@@ -139,8 +158,34 @@ class Command(BaseCommand):
             delay=options["delay"],
             unique_key=options["unique_key"],
             on_duplicate=options["on_duplicate"],
+            concurrency_key=options["concurrency_key"],
         )
         self.stdout.write(str(item.pk))
+
+    def handle_queue_limits(self, options: dict[str, Any]) -> None:
+        name, given = (
+            options["queue"],
+            {
+                field: options[field]
+                for field in ("concurrency_limit", "rate_limit")
+                if options[field] is not UNCHANGED
+            },
+        )
+        if given and name is None:
+            raise CommandError("Name the queue whose limits to set.")
+        if given:
+            state = QueueState.objects.filter(name=name).first() or QueueState(name=name)
+            values = {"concurrency_limit": state.concurrency_limit, "rate_limit": state.rate_limit}
+            set_queue_limits(name, **{**values, **given}, actor=command_line_actor())
+        states = QueueState.objects.filter(name=name) if name else QueueState.objects.all()
+        rows = [
+            [s.name, s.concurrency_limit or "-", s.rate_limit or "-", "yes" if s.is_paused else ""]
+            for s in states
+        ]
+        if not rows:
+            self.stdout.write(f"Queue {name!r} has no limits." if name else "No queue has limits.")
+            return
+        self.stdout.write(table(["QUEUE", "CONCURRENCY LIMIT", "RATE LIMIT", "PAUSED"], rows))
 
     def handle_stats(self, options: dict[str, Any]) -> None:
         counts = queue_stats(options["queue"])
