@@ -101,6 +101,8 @@ def test_the_docs_have_examples_of_every_endpoint():
         "/tasks/api/v1/jobs",
         "/tasks/api/v1/jobs/cancel",
         "/tasks/api/v1/jobs/requeue",
+        "/tasks/api/v1/queues",
+        "/tasks/api/v1/queues/emails",
         "/tasks/health",
         "/tasks/metrics",
     }
@@ -110,7 +112,13 @@ def test_the_docs_have_examples_of_every_endpoint():
 def test_the_documented_examples_hold():
     client = Client()
     token = bearer(
-        user_with("view_queueitem", "add_queueitem", "cancel_queueitem", "requeue_queueitem")
+        user_with(
+            "view_queueitem",
+            "add_queueitem",
+            "cancel_queueitem",
+            "requeue_queueitem",
+            "change_queuestate",
+        )
     )["Authorization"]
     ids = IdMap()
     for request, documented in examples():
