@@ -67,6 +67,14 @@ class HandlerSpec:
 
 
 _registry: dict[str, HandlerSpec] = {}
+# Aliases under a family's prefix that this process never registered run the family's
+# handler: the Tasks backend's per-task definitions ("django.tasks.<path>") all run one
+# function, which finds the task from the item, so a runner need not import every task.
+_families: dict[str, str] = {}  # prefix -> alias of the handler
+
+
+def register_family(prefix: str, alias: str) -> None:
+    _families[prefix] = alias
 
 
 def handler(
@@ -198,6 +206,9 @@ def resolve_handler(alias: str) -> Callable[..., Any]:
     try:
         spec = get_spec(alias)
     except UnknownAlias as exc:
+        for prefix, family_alias in _families.items():
+            if alias.startswith(prefix) and family_alias != alias:
+                return resolve_handler(family_alias)
         raise HandlerNotFound(
             f"No handler is registered for alias {alias!r} in this process. Register one with "
             f"@handler({alias!r}) in an installed app's tasks.py or in TASKQUEUE['HANDLERS']."

@@ -29,18 +29,18 @@ except ImportError as exc:
 
 from django.apps import apps
 from django.core import checks
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.json import normalize_json
 
-from ..exceptions import HandlerNotFound, InvalidName
-from ..registry import handler
+from ..exceptions import HandlerNotFound, InvalidName, InvalidValue
+from ..registry import handler, register_family
 from ..validation import validate_name
+from .queue_tasks import TASK_ALIAS, QueueTask, item_options, task_alias
 from .task_runs import load_task, run_task, signer
 
 if TYPE_CHECKING:
     from ..models import QueueItem, QueueItemAttempt
-
-TASK_ALIAS = "django.tasks"
 
 # Item status to Django's; paused items are still waiting, canceled ones did not succeed.
 STATUS = {
@@ -60,6 +60,7 @@ def register_task_handler() -> None:
     # Django tasks have no retries, so one attempt is the default; operators may raise it on
     # the definition row.
     handler(TASK_ALIAS, max_attempts=1, title="Django task")(run_task)
+    register_family(f"{TASK_ALIAS}.", TASK_ALIAS)
 
 
 def _task_error(attempt: QueueItemAttempt) -> TaskError:
@@ -76,6 +77,7 @@ class TaskQueueBackend(BaseTaskBackend):
     supports_async_task = True  # coroutine functions run on the runner's worker threads
     supports_get_result = True  # results live in the database, readable from any process
     supports_priority = True  # Django's -100..100 is stored as is; higher runs first
+    task_class = QueueTask  # @task(rate_limit=..., unique_key=...): see queue_tasks.py
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -99,7 +101,12 @@ class TaskQueueBackend(BaseTaskBackend):
         super().validate_task(task)
         try:
             validate_name(task.queue_name, "queue name")
-        except InvalidName as exc:
+            if isinstance(task, QueueTask) and task.definition_options():
+                # Its own definition, seeded from its options (which this checks).
+                handler(
+                    task.alias, max_attempts=1, title=task.module_path, **task.definition_options()
+                )(run_task)
+        except (InvalidName, InvalidValue) as exc:
             raise InvalidTask(str(exc)) from exc
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
@@ -116,12 +123,15 @@ class TaskQueueBackend(BaseTaskBackend):
         if task.run_after is not None:  # kept so that get_result() gives back this very task
             parameters["run_after"] = task.run_after.isoformat()
         item = enqueue_by_alias(
-            TASK_ALIAS,
+            task_alias(task),
             parameters,
             queue_name=task.queue_name,
             priority=task.priority,
             run_at=task.run_after,
+            **item_options(task),
         )
+        if item.duplicate:  # its unique key was held: the result is the holder's
+            return self._result(item, task)
         result: TaskResult = TaskResult(
             task=task,
             id=str(item.pk),
@@ -146,7 +156,11 @@ class TaskQueueBackend(BaseTaskBackend):
             item = (
                 QueueItem.objects.select_related("runner")
                 .prefetch_related("attempt_log")
-                .get(pk=int(result_id), definition__alias=TASK_ALIAS)
+                .get(
+                    Q(definition__alias=TASK_ALIAS)
+                    | Q(definition__alias__startswith=f"{TASK_ALIAS}."),
+                    pk=int(result_id),
+                )
             )
         except (QueueItem.DoesNotExist, TypeError, ValueError) as exc:
             raise TaskResultDoesNotExist(result_id) from exc

@@ -20,21 +20,26 @@ from ..store import QueueStore
 
 logger = logging.getLogger("django_taskqueue.runner")
 
-# Django tasks name their queue per task, not per handler: the queue of the internal
-# definition says nothing about where they go.
-PER_TASK_QUEUE_ALIASES = {"django.tasks"}
+# Django tasks name their queue per task, not per handler: the queue of their internal
+# definitions ("django.tasks", and "django.tasks.<path>" for tasks with options of their own)
+# says nothing about where they go.
+PER_TASK_QUEUE_ALIAS = "django.tasks"
+
+
+def _per_task_queue(alias: str) -> bool:
+    return alias == PER_TASK_QUEUE_ALIAS or alias.startswith(f"{PER_TASK_QUEUE_ALIAS}.")
 
 
 def warn_about_queues(store: QueueStore, queues: Sequence[str]) -> None:
     handlers = {
         spec.alias: spec.queue or app_settings.DEFAULT_QUEUE
         for spec in all_specs()
-        if spec.alias not in PER_TASK_QUEUE_ALIASES
+        if not _per_task_queue(spec.alias)
     }
     defined = {
         alias: queue
         for alias, queue in store.active_definition_queues().items()
-        if alias not in PER_TASK_QUEUE_ALIASES
+        if not _per_task_queue(alias)
     }
     sends_to = {**handlers, **defined}  # a definition row, which operators edit, wins
     for queue in queues:

@@ -83,3 +83,4 @@ def declines() -> None:
 @task
 def fails_unprintably() -> None:
     raise UnprintableError()
+

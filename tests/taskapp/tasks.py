@@ -373,3 +373,24 @@ def most_started_within(item_ids: list[int], seconds: float = 1.0) -> int:
             first += 1
         most = max(most, last - first + 1)
     return most
+
+
+@handler("KeyedDrain", queue="faults", max_attempts=20, key_concurrency_limit=1)
+def keyed_drain(seconds: float = 0.0) -> str:
+    """Drain work serialised per concurrency key: journals each attempt's start and end."""
+    _journal(f"start:{time.time():.6f}")
+    if seconds:
+        time.sleep(seconds)
+    _journal(f"end:{time.time():.6f}")
+    return "drained"
+
+
+def overlapping_runs(item_ids: list[int]) -> int:
+    """How many pairs of these items' finished attempts overlapped in time."""
+    spans: dict[tuple[int, int], dict[str, float]] = {}
+    rows = Journal.objects.filter(item_id__in=item_ids).values_list("item_id", "attempt", "note")
+    for item_id, attempt, note in rows:
+        kind, _, stamp = note.partition(":")
+        spans.setdefault((item_id, attempt), {})[kind] = float(stamp)
+    runs = sorted((s["start"], s["end"]) for s in spans.values() if {"start", "end"} <= set(s))
+    return sum(1 for i, (_, end) in enumerate(runs) for start, _ in runs[i + 1 :] if start < end)
