@@ -83,4 +83,3 @@ def declines() -> None:
 @task
 def fails_unprintably() -> None:
     raise UnprintableError()
-
