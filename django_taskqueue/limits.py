@@ -118,11 +118,10 @@ class Limits:
 @dataclass(frozen=True)
 class FlowRules:
     """Every limit in force: definition id, and queue name, to its limits (limited ones only).
-    ``names`` gives the definitions' aliases, for saying why an item waits."""
+    ``names`` gives the definitions' aliases, for saying why an item waits. A claim on queues
+    with no limit and no keyed items known is the plain claim, without even a look-up."""
 
     definitions: dict[int, Limits] = field(default_factory=dict)
     queues: dict[str, Limits] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
-
-    def concern(self, queues: list[str]) -> bool:
-        return bool(self.definitions) or any(q in self.queues for q in queues)
+    keyed_queues: frozenset[str] = frozenset()  # queues that had keyed items waiting

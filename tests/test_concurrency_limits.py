@@ -81,7 +81,6 @@ def test_a_killed_runner_gives_its_slots_back_when_its_items_are_recovered(start
 def test_a_claim_on_queues_without_limited_work_takes_no_lock():
     """Runners of other queues do not take turns with those of a limited definition."""
     from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from django_taskqueue.models import Runner
@@ -92,20 +91,50 @@ def test_a_claim_on_queues_without_limited_work_takes_no_lock():
     Runner.objects.create(id="r", hostname="h", pid=1, concurrency=1)
     store = get_store()
     rules = store.flow_rules()
-    assert rules.definitions  # LimitedToTwo's row has its limit
-
-    def definition_locks(queries: CaptureQueriesContext) -> list[str]:
-        statements = [query["sql"].upper() for query in queries.captured_queries]
-        return [
-            sql
-            for sql in statements
-            if "TASKDEFINITION" in sql and ("FOR NO KEY UPDATE" in sql or "SET CONCURRENCY" in sql)
-        ]
-
-    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+    limited = sorted(rules.definitions)
+    assert limited  # LimitedToTwo's row has its limit
+    with transaction.atomic():
+        assert store.lock_due_definitions(limited, ["tests"], timezone.now()) == []
+    with transaction.atomic():
+        assert store.lock_due_definitions(limited, ["elsewhere"], timezone.now()) == limited
+    if connection.vendor == "postgresql":
+        _claim_while_another_holds_the_definition(store, rules, limited[0])
+    with transaction.atomic():
         claim = store.claim_within_limits(["tests"], 5, "r", timezone.now(), rules)
     assert [item.queue_name for item in claim.items] == ["tests"]
-    assert definition_locks(queries) == []
-    with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        store.claim_within_limits(["elsewhere"], 5, "r", timezone.now(), rules)
-    assert len(definition_locks(queries)) == 1
+
+
+def _claim_while_another_holds_the_definition(store, rules, definition_id) -> None:
+    """On PostgreSQL, a claim of the "tests" queue does not wait for a transaction that holds
+    the limited definition's row (as a claim of "elsewhere" would)."""
+    import threading
+
+    from django.db import connection, connections, transaction
+    from django.utils import timezone
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with transaction.atomic():
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "SELECT id FROM django_taskqueue_taskdefinition WHERE id = %s FOR UPDATE",
+                    [definition_id],
+                )
+            held.set()
+            release.wait(10)
+        connections["default"].close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '500ms'")
+            claim = store.claim_within_limits(["tests"], 5, "r", timezone.now(), rules)
+            assert [item.queue_name for item in claim.items] == ["tests"]
+            transaction.set_rollback(True)
+    finally:
+        release.set()
+        holder.join()

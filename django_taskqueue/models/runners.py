@@ -70,19 +70,21 @@ class QueueState(models.Model):
 
 
 class LimitStart(models.Model):
-    """One attempt start that a rate limit counts: the ledger of its sliding window.
+    """The attempts one claim started that a rate limit counts: the ledger of its window.
 
-    Written by the claim only for rate-limited definitions, queues and keys, and pruned once
-    older than the window. ``scope`` says which limit: ``definition:ID``, ``queue:NAME`` or
+    Written by the claim only for rate-limited definitions, queues and keys (one row per limit
+    per claim, with the number of starts), and pruned by the runners once older than the
+    longest window. ``scope`` says which limit: ``definition:ID``, ``queue:NAME`` or
     ``key:ID:KEY``.
     """
 
     scope = models.CharField(_("limit"), max_length=320)
     started_at = models.DateTimeField(_("started"))
+    count = models.PositiveIntegerField(_("starts"), default=1)
 
     class Meta:
         verbose_name = _("rate-limited start")
         indexes = [models.Index(fields=["scope", "started_at"], name="task_queue_start_idx")]
 
     def __str__(self) -> str:
-        return f"{self.scope} at {self.started_at:%H:%M:%S.%f}"
+        return f"{self.count} start(s) of {self.scope} at {self.started_at:%H:%M:%S.%f}"

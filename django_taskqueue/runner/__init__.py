@@ -6,6 +6,7 @@ definition refresh), ``wakeup.py`` listens for new work, ``outage.py`` waits out
 ``stop_signals.py`` relays SIGTERM and SIGINT. None of them sends SQL: the store does.
 """
 
-from .runner import MAX_CONCURRENCY, QueueRunner
+from .options import MAX_CONCURRENCY
+from .runner import QueueRunner
 
 __all__ = ["MAX_CONCURRENCY", "QueueRunner"]

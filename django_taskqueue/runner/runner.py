@@ -22,12 +22,12 @@ from datetime import datetime, timedelta
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
-from ..conf import app_settings
 from ..exceptions import InvalidValue
 from ..store import OUTAGE_ERRORS, ClaimedItem, Outcome, get_store
-from ..validation import check_integer, check_seconds, check_unstuck_minutes, validate_name
+from ..validation import validate_name
 from .definitions import REFRESH_SECONDS, DefinitionCache
 from .duties import Duties, Duty
+from .options import RunnerOptions
 from .outage import OutageBackoff
 from .outcomes import OutcomeBuffer
 from .pool import Execution, WorkerPool
@@ -37,10 +37,6 @@ from .wakeup import NotificationListener, SqliteChangeWatcher, start_wakeup_sour
 
 logger = logging.getLogger("django_taskqueue.runner")
 
-# Bounds of the runner's options, whether from the command line or the settings.
-MAX_CONCURRENCY = 1000
-MIN_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS = 0.01, 3600.0
-MAX_GRACE_SECONDS = 24 * 3600.0
 # A burst waits for items a rate limit holds back if they will have room within this.
 BURST_WAITS_FOR = timedelta(minutes=1)
 
@@ -60,31 +56,12 @@ class QueueRunner:
         self.queues = [validate_name(q, "queue name") for q in queues]
         if not self.queues:
             raise InvalidValue("A runner needs at least one queue name.")
-        self.concurrency = check_integer(
-            app_settings.RUNNER_CONCURRENCY if concurrency is None else concurrency,
-            "concurrency",
-            1,
-            MAX_CONCURRENCY,
-        )
-        self.interval = check_seconds(
-            app_settings.RUNNER_INTERVAL_SECONDS if interval is None else interval,
-            "interval",
-            minimum=MIN_INTERVAL_SECONDS,
-            maximum=MAX_INTERVAL_SECONDS,
-        )
-        self.unstuck_minutes = check_unstuck_minutes(
-            app_settings.RUNNER_UNSTUCK_MINUTES if unstuck_minutes is None else unstuck_minutes
-        )
-        # Heartbeat well inside the unstuck window, or live runners would look dead.
-        self.heartbeat_seconds = min(
-            check_seconds(app_settings.RUNNER_HEARTBEAT_SECONDS, "RUNNER_HEARTBEAT_SECONDS"),
-            self.unstuck_minutes * 60 / 3,
-        )
-        self.grace_seconds = check_seconds(
-            app_settings.RUNNER_SHUTDOWN_GRACE_SECONDS if grace_seconds is None else grace_seconds,
-            "grace_seconds",
-            maximum=MAX_GRACE_SECONDS,
-        )
+        options = RunnerOptions.checked(concurrency, interval, unstuck_minutes, grace_seconds)
+        self.concurrency = options.concurrency
+        self.interval = options.interval
+        self.unstuck_minutes = options.unstuck_minutes
+        self.heartbeat_seconds = options.heartbeat_seconds
+        self.grace_seconds = options.grace_seconds
         self.burst = burst
         self.store = get_store(using)
         self.using = self.store.using
@@ -260,6 +237,7 @@ class QueueRunner:
     def _recover(self) -> None:
         if time.monotonic() >= self._recover_after:
             self.store.recover_stuck(self.unstuck_minutes)
+        self.store.prune_starts()
 
     # ------------------------------------------------------------------ start and stop
     def _advise(self, advice: Callable[[], None]) -> None:

@@ -3,9 +3,10 @@
 Without limits in force on a runner's queues and without keyed items due there, a claim is
 the plain one statement. Otherwise it is *planned*, inside the claiming transaction:
 
-1. lock the rows of the limited definitions that have due items, and of the limited queues,
-   in one order for every runner (no deadlock), so that runners claiming them take turns and
-   the usage read next stays true until the claim commits;
+1. lock the rows of the limited definitions that have due items (finding them is the same
+   statement), and of the limited queues, in one order for every runner (no deadlock), so
+   that runners claiming them take turns and the usage read next stays true until the claim
+   commits;
 2. read the usage: items running per limited definition, queue and key, and the starts in
    each rate limit's sliding window (``LimitStart``, the ledger);
 3. read candidates in claim order, leaving out what has no room at all; keyed items come in
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from ..limits import FlowRules, Limits, stored_rate
 from ..models import LimitStart, QueueItem, QueueState, TaskDefinition
-from .flow_sql import candidates_sql, claim_ids_sql, probe_sql
+from .flow_sql import candidates_sql, claim_ids_sql, keyed_due_sql
 from .records import ClaimedItem
 from .rooms import (
     Candidate,
@@ -95,7 +96,14 @@ class FlowControl(UsageReader):
             limits = Limits(state.concurrency_limit or None, stored_rate(state.rate_limit))
             if limits:
                 queues[state.name] = limits
-        return FlowRules(definitions, queues, names)
+        keyed = (
+            QueueItem.objects.using(self.using)
+            .filter(status=QueueItem.Status.QUEUED, concurrency_key__isnull=False)
+            .values_list("queue_name", flat=True)
+            .distinct()
+            .order_by()
+        )
+        return FlowRules(definitions, queues, names, frozenset(keyed))
 
     def set_concurrency_keys(self, ids_by_key: dict[str, list[int]]) -> None:
         """Give new items their concurrency key, in the enqueue's transaction."""
@@ -110,13 +118,13 @@ class FlowControl(UsageReader):
         )
         return state
 
-    def lock_limits(self, definition_ids: Sequence[int], queue_names: Sequence[str]) -> None:
-        """Hold these definition and queue rows until the transaction ends (vendors say how)."""
+    def lock_queues(self, names: Sequence[str]) -> None:
+        """Hold these queue rows until the transaction ends (vendors say how)."""
         raise NotImplementedError
 
     def lock_candidates(self, ids: Sequence[int]) -> set[int]:
-        """The ids of these queued items this claim may take (PostgreSQL locks them, skipping
-        those another claim holds; SQLite's one writer holds them all already)."""
+        """The ids of these queued keyed items this claim may take (PostgreSQL locks them,
+        skipping those another claim holds; SQLite's one writer holds them all already)."""
         return set(ids)
 
     def claim_within_limits(
@@ -136,15 +144,27 @@ class FlowControl(UsageReader):
             return Claim([])
         queue_rules = {q: rules.queues[q] for q in queues if q in rules.queues}
         limited = sorted(rules.definitions)
-        keyed, due = self._probe(queues, now, limited)
+        if not limited and not queue_rules and not rules.keyed_queues.intersection(queues):
+            return Claim(self.claim(queues, limit, runner_id, now))
+        keyed = bool(rules.keyed_queues.intersection(queues)) and self._keyed_due(queues, now)
+        due = self.lock_due_definitions(limited, queues, now) if limited else []
         if not keyed and not due and not queue_rules:
             return Claim(self.claim(queues, limit, runner_id, now, skip_definitions=limited))
-        self.lock_limits(due, sorted(queue_rules))
+        if queue_rules:
+            self.lock_queues(sorted(queue_rules))
         # The clock is read after the locks: a start is dated when no other claim can race it.
         now = max(now, timezone.now())
-        usage = self._usage(rules, due, queue_rules, now, limit if idle is None else idle)
+        usage = self._usage(rules, due, queue_rules, now, limit if idle is None else idle, limit)
+        per_key = any(
+            rules.definitions[d].key_concurrency or rules.definitions[d].key_rate for d in due
+        )
+        if not keyed and not per_key and usage.roomy(limit):
+            # No limit can bind in this claim: the plain claim, its starts recorded.
+            items = self.claim(queues, limit, runner_id, now)
+            self._record_starts([Candidate.of(item) for item in items], rules, now)
+            return Claim(items)
         taken: list[ClaimedItem] = []
-        for _ in range(MAX_ROUNDS):
+        for round_number in range(1, MAX_ROUNDS + 1):
             full = usage.full()
             open_queues = [
                 q for q in queues if not {queue_scope(q), running(queue_scope(q))} & full
@@ -152,7 +172,7 @@ class FlowControl(UsageReader):
             wanted = limit - len(taken)
             if not open_queues or wanted <= 0:
                 break
-            read = 2 * wanted + 20
+            read = round_number * wanted + 20  # deeper each round: the first ones had no room
             candidates = self._candidates(open_queues, now, read, rules, full, keyed)
             chosen: list[Candidate] = []
             for candidate in candidates:
@@ -168,18 +188,21 @@ class FlowControl(UsageReader):
             taken += [claimed[c.id] for c in chosen if c.id in claimed]
             if len(candidates) < read or len(chosen) == wanted:
                 break
-        return Claim(taken, usage.room_at(now))
+        return Claim(taken, self._room_at(usage, now))
 
     # ------------------------------------------------------------------ the steps
-    def _probe(self, queues: list[str], now: datetime, limited: list[int]) -> tuple[bool, list]:
-        """Whether keyed items are due on ``queues``, and which limited definitions have due
-        items there: one statement of index look-ups."""
-        sql, params = probe_sql(queues, self.adapt(now), limited)
+    def _keyed_due(self, queues: list[str], now: datetime) -> bool:
+        sql, params = keyed_due_sql(queues, self.adapt(now))
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        keyed = any(kind == 0 for kind, _ in rows)
-        return keyed, sorted(definition for kind, definition in rows if kind == 1)
+            return cursor.fetchone() is not None
+
+    def lock_due_definitions(
+        self, limited: Sequence[int], queues: Sequence[str], now: datetime
+    ) -> list[int]:
+        """The limited definitions with items due on ``queues``, their rows held until the
+        transaction ends, in one order for every claim (vendors say how)."""
+        raise NotImplementedError
 
     def _candidates(
         self,
@@ -193,9 +216,8 @@ class FlowControl(UsageReader):
         """Due items that no full limit excludes outright, in the order claims take them."""
         full_definitions = sorted(
             d
-            for d, lim in rules.definitions.items()
+            for d in rules.definitions
             if {definition_scope(d), running(definition_scope(d))} & full
-            or ((lim.rate or lim.key_rate) and "idle" in full)
         )
         full_keys = sorted(
             {
@@ -218,12 +240,14 @@ class FlowControl(UsageReader):
             with self.connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 rows += [Candidate(*row) for row in cursor.fetchall()]
-        allowed = self.lock_candidates([row.id for row in rows])
+        # The claim-order reads lock their rows already (PostgreSQL); the turn-order read can
+        # not, so its rows are locked now, those another claim holds left out.
+        allowed = self.lock_candidates([row.id for row in rows if row.key is not None])
         # The items without a key take turns as one more key: the n-th of them, the n-th turn.
         turns: Counter[tuple[str, int]] = Counter()
         ordered = []
         for row in rows:
-            if row.id not in allowed:
+            if row.key is not None and row.id not in allowed:
                 continue
             if row.key is None:
                 turns[row.queue_name, row.priority] += 1
@@ -243,19 +267,21 @@ class FlowControl(UsageReader):
         return [ClaimedItem.from_row(row, now) for row in rows]
 
     def _record_starts(self, taken: Iterable[Candidate], rules: FlowRules, now: datetime) -> None:
-        """A ledger row per rate limit each start counts against; the rows that have left
-        their window are pruned as the new ones go in."""
-        rows, windows = [], {}
-        for candidate in taken:
+        """One ledger row per rate limit this claim's starts count against, with their number:
+        a window's total is the sum over its claims, however many items each took."""
+        counts: Counter[str] = Counter()
+        groups = Counter((c.definition_id, c.queue_name, c.key) for c in taken)
+        for (definition_id, queue_name, key), n in groups.items():
+            candidate = Candidate(0, definition_id, queue_name, 0, None, key, 0)
             for scope in scopes_of(candidate, rules):
                 if scope.rate:
-                    rows.append(LimitStart(scope=scope.name, started_at=now))
-                    windows[scope.name] = scope.rate.seconds
-        if not rows:
-            return
-        starts = LimitStart.objects.using(self.using)
-        starts.bulk_create(rows)
-        for seconds in set(windows.values()):
-            scopes = [scope for scope, length in windows.items() if length == seconds]
-            old = now - window(seconds)
-            starts.filter(scope__in=scopes, started_at__lte=old).delete()
+                    counts[scope.name] += n
+        LimitStart.objects.using(self.using).bulk_create(
+            LimitStart(scope=scope, started_at=now, count=count) for scope, count in counts.items()
+        )
+
+    def prune_starts(self) -> int:
+        """Delete the ledger rows older than the longest window (an hour); a duty of runners."""
+        old = timezone.now() - window(3600)
+        deleted, _ = LimitStart.objects.using(self.using).filter(started_at__lt=old).delete()
+        return deleted

@@ -8,13 +8,15 @@ candidates and the claim by ids read the same on both.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..models import QueueItem, TaskDefinition
+from ..models import LimitStart, QueueItem, TaskDefinition
 
 ITEMS = QueueItem._meta.db_table
 DEFINITIONS = TaskDefinition._meta.db_table
+STARTS = LimitStart._meta.db_table
 _DUE = "status = 'queued' AND deleted_at IS NULL"
 _COLUMNS = "id, definition_id, queue_name, priority, run_at, concurrency_key"
 # The scope name of an item's key, as ``flow.key_scope`` writes it.
@@ -25,23 +27,26 @@ def _marks(values: Sequence[Any]) -> str:
     return ", ".join(["%s"] * len(values))
 
 
-def probe_sql(queues: Sequence[str], now: Any, limited: Sequence[int]) -> tuple[str, list[Any]]:
-    """Rows ``(0, 0)`` if keyed items are due on ``queues``, and ``(1, id)`` for each limited
-    definition with due items there."""
-    in_queues = f"queue_name IN ({_marks(queues)})"
+def keyed_due_sql(queues: Sequence[str], now: Any) -> tuple[str, list[Any]]:
+    """One row if keyed items are due on ``queues`` (the keyed index answers it)."""
     sql = (
-        f"SELECT 0, 0 WHERE EXISTS (SELECT 1 FROM {ITEMS} WHERE {_DUE} "
-        f"AND concurrency_key IS NOT NULL AND {in_queues} AND run_at <= %s)"
+        f"SELECT 1 FROM {ITEMS} WHERE {_DUE} AND concurrency_key IS NOT NULL "
+        f"AND queue_name IN ({_marks(queues)}) AND run_at <= %s LIMIT 1"
     )
-    params: list[Any] = [*queues, now]
-    if limited:
-        sql += (
-            f" UNION ALL SELECT 1, d.id FROM {DEFINITIONS} AS d WHERE d.id IN ({_marks(limited)})"
-            f" AND EXISTS (SELECT 1 FROM {ITEMS} WHERE definition_id = d.id AND {_DUE}"
-            f" AND {in_queues} AND run_at <= %s)"
-        )
-        params += [*limited, *queues, now]
-    return sql, params
+    return sql, [*queues, now]
+
+
+def due_definitions_sql(
+    limited: Sequence[int], queues: Sequence[str], now: Any, lock: str = ""
+) -> tuple[str, list[Any]]:
+    """The ids of the ``limited`` definitions with items due on ``queues``, in id order, each
+    an index look-up; ``lock`` is a locking clause for the rows returned."""
+    sql = (
+        f"SELECT d.id FROM {DEFINITIONS} AS d WHERE d.id IN ({_marks(limited)}) "
+        f"AND EXISTS (SELECT 1 FROM {ITEMS} WHERE definition_id = d.id AND {_DUE} "
+        f"AND queue_name IN ({_marks(queues)}) AND run_at <= %s) ORDER BY d.id {lock}"
+    )
+    return sql, [*limited, *queues, now]
 
 
 def _exclusions(definitions: Sequence[int], keys: Sequence[str]) -> tuple[str, list[Any]]:
@@ -111,3 +116,69 @@ SET status = 'running', attempts = attempts + 1, started_at = %s, updated_at = %
 WHERE id IN ({_marks(ids)}) AND {_DUE}
 RETURNING id, definition_id, queue_name, parameters, attempts, max_attempts, priority"""
     return sql, [now, now, runner_id, *ids]
+
+
+@dataclass
+class Window:
+    scopes: list[str] = field(default_factory=list)  # rate limits by name
+    prefixes: list[str] = field(default_factory=list)  # every key's of a definition
+
+
+@dataclass
+class UsageReads:
+    """What a planned claim reads of the usage: running items per definition, per key (of the
+    definitions listed) and per queue, and the starts in each window length."""
+
+    running_definitions: list[int] = field(default_factory=list)
+    running_keys: list[int] = field(default_factory=list)
+    running_queues: list[str] = field(default_factory=list)
+    windows: dict[float, Window] = field(default_factory=dict)
+
+    def window(self, seconds: float) -> Window:
+        return self.windows.setdefault(seconds, Window())
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.running_definitions or self.running_keys or self.running_queues or self.windows
+        )
+
+
+def usage_sql(reads: UsageReads, since: Callable[[float], Any]) -> tuple[str, list[Any]]:
+    """One statement: rows ``(scope name, used)`` as ``flow.py`` names scopes; ``since``
+    gives the start of a window of so many seconds, adapted for the database."""
+    parts: list[str] = []
+    params: list[Any] = []
+    running = f"FROM {ITEMS} WHERE status = 'running'"
+    if reads.running_definitions:
+        parts.append(
+            f"SELECT 'running:definition:' || CAST(definition_id AS TEXT), COUNT(*) {running} "
+            f"AND definition_id IN ({_marks(reads.running_definitions)}) GROUP BY definition_id"
+        )
+        params += reads.running_definitions
+    if reads.running_keys:
+        parts.append(
+            f"SELECT 'running:' || {_KEY_SCOPE}, COUNT(*) {running} "
+            f"AND definition_id IN ({_marks(reads.running_keys)}) AND concurrency_key IS NOT NULL "
+            "GROUP BY definition_id, concurrency_key"
+        )
+        params += reads.running_keys
+    if reads.running_queues:
+        parts.append(
+            f"SELECT 'running:queue:' || queue_name, COUNT(*) {running} "
+            f"AND queue_name IN ({_marks(reads.running_queues)}) GROUP BY queue_name"
+        )
+        params += reads.running_queues
+    for seconds, window in reads.windows.items():
+        which = []
+        if window.scopes:
+            which.append(f"scope IN ({_marks(window.scopes)})")
+            params += window.scopes
+        for prefix in window.prefixes:  # "key:ID:": digits and colons, nothing LIKE reads
+            which.append("scope LIKE %s")
+            params.append(prefix + "%")
+        parts.append(
+            f"SELECT scope, SUM(count) FROM {STARTS} WHERE ({' OR '.join(which)}) "
+            "AND started_at > %s GROUP BY scope"
+        )
+        params.append(since(seconds))
+    return " UNION ALL ".join(parts), params

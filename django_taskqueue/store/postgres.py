@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
-from .base import ATTEMPTS, DEFINITIONS, ITEMS, QUEUES, QueueStore, outcome_row
+from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
+from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
 
@@ -155,22 +156,22 @@ class PostgresStore(QueueStore):
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 
-    def lock_limits(self, definition_ids: Sequence[int], queue_names: Sequence[str]) -> None:
+    def lock_due_definitions(
+        self, limited: Sequence[int], queues: Sequence[str], now: datetime
+    ) -> list[int]:
         # NO KEY: an enqueue's foreign key takes KEY SHARE on a definition, which this leaves
-        # free. Definitions first, then queues, each in order: the same for every claim.
+        # free. Definitions before queues, each in order: the same for every claim.
+        sql, params = due_definitions_sql(limited, queues, now, "FOR NO KEY UPDATE OF d")
         with self.connection.cursor() as cursor:
-            if definition_ids:
-                cursor.execute(
-                    f"SELECT id FROM {DEFINITIONS} WHERE id = ANY(%s) ORDER BY id "
-                    "FOR NO KEY UPDATE",
-                    [list(definition_ids)],
-                )
-            if queue_names:
-                cursor.execute(
-                    f"SELECT name FROM {QUEUES} WHERE name = ANY(%s) ORDER BY name "
-                    "FOR NO KEY UPDATE",
-                    [list(queue_names)],
-                )
+            cursor.execute(sql, params)
+            return [row[0] for row in cursor.fetchall()]
+
+    def lock_queues(self, names: Sequence[str]) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT name FROM {QUEUES} WHERE name = ANY(%s) ORDER BY name FOR NO KEY UPDATE",
+                [list(names)],
+            )
 
     def lock_candidates(self, ids: Sequence[int]) -> set[int]:
         if not ids:

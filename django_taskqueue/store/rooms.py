@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Min
 
 from ..limits import FlowRules, Limits, Rate
 from ..models import LimitStart, QueueItem
+from .flow_sql import UsageReads, usage_sql
+from .records import ClaimedItem
 
 RUNNING = QueueItem.Status.RUNNING
 # A start is dated when it is claimed, and its handler begins a little later: a few
@@ -32,6 +34,11 @@ class Candidate(NamedTuple):
     run_at: Any
     key: str | None
     turn: int
+
+    @classmethod
+    def of(cls, item: ClaimedItem) -> Candidate:
+        """A claimed item without a key, as the ledger counts it."""
+        return cls(item.id, item.definition_id, item.queue_name, item.priority, None, None, 0)
 
 
 def window(seconds: float) -> timedelta:
@@ -65,37 +72,42 @@ class Scope(NamedTuple):
 
 
 class Usage:
-    """The room each limit has left in this claim, by scope name. ``"idle"`` is the runner's
-    idle workers, which bound rate-limited items: a start is counted when claimed, so it must
-    start at once, not wait behind prefetched work."""
+    """The room each limit has left in this claim, by scope name.
 
-    def __init__(self, idle: int) -> None:
+    ``"idle"`` is the runner's idle workers. A start is counted when it is claimed, so an item
+    of a rate limit that may bind in this claim (less room left than the claim wants) must
+    start at once, not wait behind prefetched work: those take idle workers only. Limits far
+    from binding leave prefetching alone, which is what keeps them almost free.
+    """
+
+    def __init__(self, idle: int, wanted: int) -> None:
         self.room: dict[str, int] = {"idle": idle}
         self.rates: dict[str, Rate] = {}
-        self.oldest: dict[str, datetime] = {}
+        self.wanted = wanted
+
+    def limit_rate(self, scope: str, rate: Rate) -> None:
+        self.room[scope] = rate.count
+        self.rates[scope] = rate
 
     def take(self, scopes: Sequence[Scope]) -> bool:
         """Count one more item against every scope, if each has room for it."""
-        for scope in scopes:
-            if self.room.setdefault(scope.name, scope.capacity) <= 0:
-                return False
-        for scope in scopes:
+        rooms = {scope.name: self.room.setdefault(scope.name, scope.capacity) for scope in scopes}
+        tight = any(scope.rate and rooms[scope.name] < self.wanted for scope in scopes)
+        counted = [scope for scope in scopes if scope.name != "idle" or tight]
+        if any(rooms[scope.name] <= 0 for scope in counted):
+            return False
+        for scope in counted:
             self.room[scope.name] -= 1
             if scope.rate:
                 self.rates[scope.name] = scope.rate
         return True
 
+    def roomy(self, wanted: int) -> bool:
+        """Whether every limit has room for ``wanted`` more items: none can bind."""
+        return all(room >= wanted for name, room in self.room.items() if name != "idle")
+
     def full(self) -> set[str]:
         return {scope for scope, room in self.room.items() if room <= 0}
-
-    def room_at(self, now: datetime) -> datetime | None:
-        """When the first full rate limit has room again: its oldest start leaves the window."""
-        times = [
-            self.oldest.get(scope, now) + window(rate.seconds)
-            for scope, rate in self.rates.items()
-            if self.room.get(scope, 1) <= 0
-        ]
-        return min(times) if times else None
 
 
 class UsageReader:
@@ -104,6 +116,10 @@ class UsageReader:
     if TYPE_CHECKING:  # provided by QueueStore
         using: str
 
+        @property
+        def connection(self) -> Any: ...
+        def adapt(self, value: datetime | None) -> Any: ...
+
     def _usage(
         self,
         rules: FlowRules,
@@ -111,66 +127,61 @@ class UsageReader:
         queue_rules: dict[str, Limits],
         now: datetime,
         idle: int,
+        wanted: int,
     ) -> Usage:
-        """The running counts and the window's starts of the limits this claim may touch."""
-        usage = Usage(idle)
+        """The room left in every limit this claim may touch: one statement reads the running
+        counts and the windows' starts."""
+        usage = Usage(idle, wanted)
         limits = {d: rules.definitions[d] for d in due}
-        running_items = QueueItem.all_objects.using(self.using).filter(status=RUNNING).order_by()
-        counted = [d for d, lim in limits.items() if lim.concurrency]
-        for d, n in _counts(running_items.filter(definition_id__in=counted), "definition_id"):
-            usage.room[running(definition_scope(d))] = limits[d].concurrency - n  # type: ignore[operator]
-        for d in counted:
-            usage.room.setdefault(running(definition_scope(d)), limits[d].concurrency)  # type: ignore[arg-type]
-        keyed = [d for d, lim in limits.items() if lim.key_concurrency]
-        rows = running_items.filter(definition_id__in=keyed, concurrency_key__isnull=False)
-        for (d, key), n in _counts(rows, "definition_id", "concurrency_key"):
-            usage.room[running(key_scope(d, key))] = limits[d].key_concurrency - n  # type: ignore[operator]
-        counted_queues = [q for q, lim in queue_rules.items() if lim.concurrency]
-        for q, n in _counts(running_items.filter(queue_name__in=counted_queues), "queue_name"):
-            usage.room[running(queue_scope(q))] = queue_rules[q].concurrency - n  # type: ignore[operator]
-        self._window_starts(usage, limits, queue_rules, now)
+        reads = UsageReads()
+        for d, lim in limits.items():
+            own = definition_scope(d)
+            if lim.concurrency:
+                reads.running_definitions.append(d)
+                usage.room[running(own)] = lim.concurrency
+            if lim.key_concurrency:
+                reads.running_keys.append(d)
+            if lim.rate:
+                reads.window(lim.rate.seconds).scopes.append(own)
+                usage.limit_rate(own, lim.rate)
+            if lim.key_rate:
+                reads.window(lim.key_rate.seconds).prefixes.append(key_scope(d, ""))
+        for q, lim in queue_rules.items():
+            if lim.concurrency:
+                reads.running_queues.append(q)
+                usage.room[running(queue_scope(q))] = lim.concurrency
+            if lim.rate:
+                reads.window(lim.rate.seconds).scopes.append(queue_scope(q))
+                usage.limit_rate(queue_scope(q), lim.rate)
+        if not reads:
+            return usage
+        sql, params = usage_sql(reads, lambda seconds: self.adapt(now - window(seconds)))
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for name, used in rows:
+            if name not in usage.room:  # a key's: its definition's per-key limit
+                limit = limits[int(name.removeprefix("running:").split(":", 2)[1])]
+                if name.startswith("running:"):
+                    usage.room[name] = limit.key_concurrency or 0
+                elif limit.key_rate:
+                    usage.limit_rate(name, limit.key_rate)
+            usage.room[name] -= int(used)
         return usage
 
-    def _window_starts(
-        self, usage: Usage, limits: dict[int, Limits], queue_rules: dict[str, Limits], now: datetime
-    ) -> None:
-        """Count the starts in each rate limit's window against its room; note the oldest."""
-        rates: dict[str, Rate] = {}
-        prefixes: dict[str, Rate] = {}  # a definition's keys, by the prefix of their scopes
-        for d, lim in limits.items():
-            if lim.rate:
-                rates[definition_scope(d)] = lim.rate
-            if lim.key_rate:
-                prefixes[key_scope(d, "")] = lim.key_rate
-        for q, lim in queue_rules.items():
-            if lim.rate:
-                rates[queue_scope(q)] = lim.rate
-        for seconds in {rate.seconds for rate in (*rates.values(), *prefixes.values())}:
-            which = Q(scope__in=[scope for scope, rate in rates.items() if rate.seconds == seconds])
-            for prefix, rate in prefixes.items():
-                if rate.seconds == seconds:
-                    which |= Q(scope__startswith=prefix)
-            rows = (
-                LimitStart.objects.using(self.using)
-                .filter(which, started_at__gt=now - window(seconds))
-                .values_list("scope")
-                .annotate(n=Count("pk"), oldest=Min("started_at"))
-                .order_by()
-            )
-            for scope, n, oldest in rows:
-                rate = rates.get(scope) or prefixes[scope[: scope.index(":", 4) + 1]]
-                usage.room[scope] = rate.count - n
-                usage.rates[scope] = rate
-                usage.oldest[scope] = oldest
-        for scope, rate in rates.items():
-            usage.room.setdefault(scope, rate.count)
-            usage.rates[scope] = rate
-
-
-def _counts(rows: QuerySet, *fields: str) -> list[tuple[Any, int]]:
-    """``(value, count)`` per value of ``fields`` (a tuple of them when several)."""
-    grouped = rows.values_list(*fields).annotate(n=Count("pk"))
-    return [(row[0] if len(fields) == 1 else row[:-1], row[-1]) for row in grouped]
+    def _room_at(self, usage: Usage, now: datetime) -> datetime | None:
+        """When the first full rate limit has room again: its oldest start leaves the window."""
+        full = {s: r for s, r in usage.rates.items() if usage.room.get(s, 1) <= 0}
+        if not full:
+            return None
+        oldest = dict(
+            LimitStart.objects.using(self.using)
+            .filter(scope__in=list(full), started_at__gt=now - window(3600))
+            .values_list("scope")
+            .annotate(oldest=Min("started_at"))
+            .order_by()
+        )
+        return min(oldest.get(s, now) + window(rate.seconds) for s, rate in full.items())
 
 
 def scopes_of(candidate: Candidate, rules: FlowRules) -> list[Scope]:

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from .base import ATTEMPTS, DEFINITIONS, INSERTED_COLUMNS, ITEMS, QueueStore, outcome_row
+from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
 
@@ -125,17 +126,25 @@ class SqliteStore(QueueStore):
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 
-    def lock_limits(self, definition_ids: Sequence[int], queue_names: Sequence[str]) -> None:
-        # SQLite locks the database, not rows: any write takes its one write lock now, before
-        # the usage is read, even in a DEFERRED transaction (and matching no row).
-        ids = list(definition_ids) or [0]
-        marks = ", ".join(["%s"] * len(ids))
+    def lock_due_definitions(
+        self, limited: Sequence[int], queues: Sequence[str], now: datetime
+    ) -> list[int]:
+        sql, params = due_definitions_sql(limited, queues, self.adapt(now))
         with self.connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {DEFINITIONS} SET concurrency_limit = concurrency_limit "
-                f"WHERE id IN ({marks})",
-                ids,
-            )
+            cursor.execute(sql, params)
+            due = [row[0] for row in cursor.fetchall()]
+        if due:  # an item due a moment later waits for the next claim
+            self._take_write_lock()
+        return due
+
+    def lock_queues(self, names: Sequence[str]) -> None:
+        self._take_write_lock()
+
+    def _take_write_lock(self) -> None:
+        # SQLite locks the database, not rows: any write takes its one write lock now, before
+        # the usage is read, even in a DEFERRED transaction and matching no row.
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {DEFINITIONS} SET id = id WHERE id = 0")
 
     def record_outcomes(
         self, outcomes: Sequence[Outcome], runner_id: str, runner_name: str

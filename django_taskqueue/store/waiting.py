@@ -27,6 +27,7 @@ class WaitingReasons:
             queue_rules: dict[str, Limits],
             now: datetime,
             idle: int,
+            wanted: int,
         ) -> Usage: ...
 
     def waiting_reasons(self, items: Sequence[QueueItem]) -> dict[int, str]:
@@ -44,6 +45,7 @@ class WaitingReasons:
             sorted({item.definition_id for item in queued} & set(rules.definitions)),
             {name: rules.queues[name] for name in names if name in rules.queues},
             now,
+            1,
             1,
         )
         reasons = {}
