@@ -125,3 +125,6 @@ class FlowRules:
     queues: dict[str, Limits] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     keyed_queues: frozenset[str] = frozenset()  # queues that had keyed items waiting
+    # The newest definition whose limits these are: claims leave newer ones' items alone
+    # until the rules are read again (at once, when a claim finds such a definition).
+    newest_definition: int = 2**63 - 1

@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from django_taskqueue import InvalidParameters, enqueue_by_alias, enqueue_many
-from django_taskqueue.models import QueueItem
+from django_taskqueue.models import QueueItem, Runner
 from tests.conftest import drain, wait_for
 from tests.taskapp.tasks import journal_times, most_at_once, most_started_within
 
@@ -113,5 +113,18 @@ def test_four_runner_processes_keep_one_run_per_key(start_runner):
     for runner in runners:
         runner.signal(signal.SIGTERM)
         assert runner.wait() == 0, runner.output()
+    for key_ids in _by_key(ids).values():
+        assert most_at_once(key_ids) == 1
+
+
+def test_keys_enqueued_after_a_runner_started_keep_their_limit(start_runner):
+    runner = start_runner("tests", "--concurrency", "6", "--interval", "0.05")
+    wait_for(lambda: Runner.objects.filter(stopped_at__isnull=True).exists())
+    ids = []
+    for key in ("a", "b"):
+        ids += enqueue_many("OnePerKey", [{"sleep": 0.05}] * 6, concurrency_key=key)
+    wait_for(lambda: QueueItem.objects.filter(pk__in=ids, status="success").count() == 12, 60)
+    runner.signal(signal.SIGTERM)
+    assert runner.wait() == 0, runner.output()
     for key_ids in _by_key(ids).values():
         assert most_at_once(key_ids) == 1

@@ -190,6 +190,9 @@ class QueueRunner:
             queues, limit, self.runner_id, timezone.now(), rules, self._pool.idle_workers()
         )
         self._room_at = claim.room_at
+        if claim.stale:  # a definition newer than the rules: read them again, claim again
+            self._definitions.refresh()
+            self._room_at = timezone.now()
         return claim.items, self._definitions.get({item.definition_id for item in claim.items})
 
     def _on_settled(self, execution: Execution, outcome: Outcome) -> None:

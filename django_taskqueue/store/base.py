@@ -39,6 +39,7 @@ ITEMS = QueueItem._meta.db_table
 DEFINITIONS = TaskDefinition._meta.db_table
 ATTEMPTS = QueueItemAttempt._meta.db_table
 QUEUES = QueueState._meta.db_table
+MAX_ID = 2**63 - 1  # a 64-bit primary key: above every id
 
 # The columns the one INSERT of an item names; every other column must have a db_default.
 INSERTED_COLUMNS = (
@@ -144,10 +145,11 @@ class QueueStore(
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
+        newest_definition: int = MAX_ID,
     ) -> list[ClaimedItem]:
         """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``, of
-        every definition but ``skip_definitions``: the plain claim, with no limit in force
-        (``flow.py`` plans the others)."""
+        every definition up to ``newest_definition`` but ``skip_definitions``: the plain
+        claim, with no limit in force (``flow.py`` plans the others)."""
         raise NotImplementedError
 
     def record_outcomes(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from ..limits import FlowRules, Limits, stored_rate
@@ -52,6 +52,7 @@ class Claim:
 
     items: list[ClaimedItem]
     room_at: datetime | None = None
+    stale: bool = False  # read the rules again and claim once more
 
 
 class FlowControl(UsageReader):
@@ -70,6 +71,7 @@ class FlowControl(UsageReader):
             now: datetime,
             *,
             skip_definitions: Sequence[int] = (),
+            newest_definition: int = 2**63 - 1,
         ) -> list[ClaimedItem]: ...
 
         @property
@@ -103,7 +105,8 @@ class FlowControl(UsageReader):
             .distinct()
             .order_by()
         )
-        return FlowRules(definitions, queues, names, frozenset(keyed))
+        newest = TaskDefinition.all_objects.using(self.using).aggregate(newest=Max("pk"))["newest"]
+        return FlowRules(definitions, queues, names, frozenset(keyed), newest or 0)
 
     def set_concurrency_keys(self, ids_by_key: dict[str, list[int]]) -> None:
         """Give new items their concurrency key, in the enqueue's transaction."""
@@ -144,25 +147,34 @@ class FlowControl(UsageReader):
             return Claim([])
         queue_rules = {q: rules.queues[q] for q in queues if q in rules.queues}
         limited = sorted(rules.definitions)
+        newest = rules.newest_definition
         if not limited and not queue_rules and not rules.keyed_queues.intersection(queues):
-            return Claim(self.claim(queues, limit, runner_id, now))
-        keyed = bool(rules.keyed_queues.intersection(queues)) and self._keyed_due(queues, now)
+            return self._checked(
+                self.claim(queues, limit, runner_id, now, newest_definition=newest), limit, rules
+            )
         due = self.lock_due_definitions(limited, queues, now) if limited else []
+        per_key = any(
+            rules.definitions[d].key_concurrency or rules.definitions[d].key_rate for d in due
+        )
+        # Keyed items take turns wherever they were seen at the last refresh of the rules, and
+        # wherever a definition with per-key limits has work.
+        seen = per_key or bool(rules.keyed_queues.intersection(queues))
+        keyed = seen and self._keyed_due(queues, now)
         if not keyed and not due and not queue_rules:
-            return Claim(self.claim(queues, limit, runner_id, now, skip_definitions=limited))
+            items = self.claim(
+                queues, limit, runner_id, now, skip_definitions=limited, newest_definition=newest
+            )
+            return self._checked(items, limit, rules)
         if queue_rules:
             self.lock_queues(sorted(queue_rules))
         # The clock is read after the locks: a start is dated when no other claim can race it.
         now = max(now, timezone.now())
         usage = self._usage(rules, due, queue_rules, now, limit if idle is None else idle, limit)
-        per_key = any(
-            rules.definitions[d].key_concurrency or rules.definitions[d].key_rate for d in due
-        )
         if not keyed and not per_key and usage.roomy(limit):
             # No limit can bind in this claim: the plain claim, its starts recorded.
-            items = self.claim(queues, limit, runner_id, now)
+            items = self.claim(queues, limit, runner_id, now, newest_definition=newest)
             self._record_starts([Candidate.of(item) for item in items], rules, now)
-            return Claim(items)
+            return self._checked(items, limit, rules)
         taken: list[ClaimedItem] = []
         for round_number in range(1, MAX_ROUNDS + 1):
             full = usage.full()
@@ -188,7 +200,15 @@ class FlowControl(UsageReader):
             taken += [claimed[c.id] for c in chosen if c.id in claimed]
             if len(candidates) < read or len(chosen) == wanted:
                 break
-        return Claim(taken, self._room_at(usage, now))
+        claim = self._checked(taken, limit, rules)
+        claim.room_at = self._room_at(usage, now)
+        return claim
+
+    def _checked(self, items: list[ClaimedItem], limit: int, rules: FlowRules) -> Claim:
+        """The claim, saying whether the rules are stale: a claim that did not fill its limit
+        may have left the items of a definition created since they were read."""
+        newer = TaskDefinition.all_objects.using(self.using).filter(pk__gt=rules.newest_definition)
+        return Claim(items, stale=len(items) < limit and newer.exists())
 
     # ------------------------------------------------------------------ the steps
     def _keyed_due(self, queues: list[str], now: datetime) -> bool:
@@ -232,6 +252,7 @@ class FlowControl(UsageReader):
                 queues,
                 self.adapt(now),
                 count,
+                rules.newest_definition,
                 full_definitions,
                 full_keys,
                 with_keys,

@@ -49,8 +49,10 @@ def due_definitions_sql(
     return sql, [*limited, *queues, now]
 
 
-def _exclusions(definitions: Sequence[int], keys: Sequence[str]) -> tuple[str, list[Any]]:
-    sql, params = "", list[Any]()
+def _exclusions(
+    newest: int, definitions: Sequence[int], keys: Sequence[str]
+) -> tuple[str, list[Any]]:
+    sql, params = " AND definition_id <= %s", list[Any]([newest])
     if definitions:
         sql += f" AND definition_id NOT IN ({_marks(definitions)})"
         params += list(definitions)
@@ -64,6 +66,7 @@ def candidates_sql(
     queues: Sequence[str],
     now: Any,
     count: int,
+    newest: int,
     skip_definitions: Sequence[int],
     skip_keys: Sequence[str],
     keyed: bool,
@@ -71,7 +74,7 @@ def candidates_sql(
 ) -> tuple[str, list[Any]]:
     """Up to ``count`` due items per queue without a key, in claim order; or, ``keyed``, up
     to ``count`` due keyed items in turn order. Rows: the columns of ``flow.Candidate``."""
-    excluded, excluded_params = _exclusions(skip_definitions, skip_keys)
+    excluded, excluded_params = _exclusions(newest, skip_definitions, skip_keys)
     if keyed:
         sql = f"""
 SELECT {_COLUMNS}, turn FROM (

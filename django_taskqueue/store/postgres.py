@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
-from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
+from .base import ATTEMPTS, ITEMS, MAX_ID, QUEUES, QueueStore, outcome_row
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
@@ -47,10 +47,13 @@ FROM next WHERE t.id = next.id
 RETURNING t.id, t.definition_id, t.queue_name, t.parameters, t.attempts, t.max_attempts,
           t.priority
 """
-# The claim of every definition, and of all but the limited ones.
+# The claim of the definitions up to the newest a runner knows the limits of: of all of them,
+# or of all but the limited ones.
 _CLAIMS = {
-    "all": _CLAIM.format(definitions=""),
-    "skip": _CLAIM.format(definitions="AND definition_id <> ALL(%s::bigint[])"),
+    "all": _CLAIM.format(definitions="AND definition_id <= %s"),
+    "skip": _CLAIM.format(
+        definitions="AND definition_id <= %s AND definition_id <> ALL(%s::bigint[])"
+    ),
 }
 
 # The outcome columns, in the order of ``outcome_row``.
@@ -141,14 +144,15 @@ class PostgresStore(QueueStore):
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
+        newest_definition: int = MAX_ID,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
         filters: list[Any]
         if skip_definitions:
-            sql, filters = _CLAIMS["skip"], [list(skip_definitions)]
+            sql, filters = _CLAIMS["skip"], [newest_definition, list(skip_definitions)]
         else:
-            sql, filters = _CLAIMS["all"], []
+            sql, filters = _CLAIMS["all"], [newest_definition]
         with self.connection.cursor() as cursor:
             cursor.execute(sql, [list(queues), now, *filters, limit, limit, now, now, runner_id])
             rows = cursor.fetchall()

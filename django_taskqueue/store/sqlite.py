@@ -13,7 +13,15 @@ from typing import Any
 
 from django.db import transaction
 
-from .base import ATTEMPTS, DEFINITIONS, INSERTED_COLUMNS, ITEMS, QueueStore, outcome_row
+from .base import (
+    ATTEMPTS,
+    DEFINITIONS,
+    INSERTED_COLUMNS,
+    ITEMS,
+    MAX_ID,
+    QueueStore,
+    outcome_row,
+)
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
@@ -107,15 +115,16 @@ class SqliteStore(QueueStore):
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
+        newest_definition: int = MAX_ID,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
         stamp = self.adapt(now)
+        definitions, filters = "AND definition_id <= %s", [newest_definition]
         if skip_definitions:
             marks = ", ".join(["%s"] * len(skip_definitions))
-            definitions, filters = f"AND definition_id NOT IN ({marks})", list(skip_definitions)
-        else:
-            definitions, filters = "", []
+            definitions += f" AND definition_id NOT IN ({marks})"
+            filters += list(skip_definitions)
         one_queue = _CLAIM_ONE_QUEUE.format(definitions=definitions)
         sql = _CLAIM.format(per_queue=" UNION ALL ".join([one_queue] * len(queues)))
         per_queue = [value for queue in queues for value in (queue, stamp, *filters, limit)]
