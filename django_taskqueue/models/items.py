@@ -79,7 +79,7 @@ class QueueItem(models.Model):
         on_delete=models.PROTECT,
         related_name="items",
         verbose_name=_("definition"),
-        db_index=False,  # served by task_queue_def_status_idx, which leads with it
+        db_index=False,  # served by task_queue_def_due_idx, which leads with it
     )
     queue_name = name_field(_("queue"))
     status = models.CharField(
@@ -168,7 +168,12 @@ class QueueItem(models.Model):
                 name="task_queue_keyed_idx",
             ),
             models.Index(fields=["queue_name", "status"], name="task_queue_queue_status_idx"),
-            models.Index(fields=["definition", "status"], name="task_queue_def_status_idx"),
+            # Counts per definition and status, and the claim's look-up of which limited
+            # definitions have items due on a runner's queues.
+            models.Index(
+                fields=["definition", "status", "queue_name", "run_at"],
+                name="task_queue_def_due_idx",
+            ),
             models.Index(fields=["status", "completed_at"], name="task_queue_finished_idx"),
             models.Index(fields=["created_at"], name="task_queue_created_idx"),
         ]
