@@ -19,14 +19,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from .exceptions import InvalidParameters, InvalidValue
-from .validation import shown, storable_text
+from .exceptions import InvalidValue
+from .validation import check_key, shown
 
 RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 RATE_HELP = 'a count per second, minute or hour: "20/s", "100/m", "1000/h"'
 RATE_LIMIT_MAX_LENGTH = 20  # the columns' length
 MAX_RATE_COUNT = 1_000_000
-CONCURRENCY_KEY_MAX_LENGTH = 200  # the column's length
+KEY_MAX_LENGTH = 200  # the concurrency_key column's length
 _RATE = re.compile(r"\A\s*(\d{1,7})\s*/\s*([smh])\s*\Z")
 
 
@@ -80,18 +80,7 @@ def rate_limit_field(verbose_name: Any, help_text: Any) -> models.CharField:
 
 
 def check_concurrency_key(value: Any) -> str | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= CONCURRENCY_KEY_MAX_LENGTH
-        or storable_text(value)[1]
-    ):
-        raise InvalidParameters(
-            f"concurrency_key must be text of 1 to {CONCURRENCY_KEY_MAX_LENGTH} characters "
-            f"without NUL or lone surrogates, not {shown(value)}."
-        )
-    return value
+    return None if value is None else check_key(value, "concurrency_key", KEY_MAX_LENGTH)
 
 
 def stored_rate(text: str | None) -> Rate | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .exceptions import InvalidParameters, InvalidValue
-from .validation import check_seconds, parse_duration, shown, storable_text
+from .validation import check_key, check_seconds, parse_duration, shown
 
 QUEUED, ACTIVE, PERIOD = "queued", "active", "period"
 # The statuses in which an item of each scope holds its claim (a period's: all of them).
@@ -47,16 +47,7 @@ def holds_claim(scope: str, status: str) -> bool:
 
 
 def check_unique_key(value: Any) -> str:
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= UNIQUE_KEY_MAX_LENGTH
-        or storable_text(value)[1]
-    ):
-        raise InvalidParameters(
-            f"unique_key must be text of 1 to {UNIQUE_KEY_MAX_LENGTH} characters without NUL "
-            f"or lone surrogates, not {shown(value)}."
-        )
-    return value
+    return check_key(value, "unique_key", UNIQUE_KEY_MAX_LENGTH)
 
 
 def check_on_duplicate(value: Any) -> str:

@@ -95,6 +95,17 @@ def storable_text(text: str) -> tuple[str, int]:
 # --------------------------------------------------------------------------- names
 
 
+def check_key(value: Any, name: str, max_length: int) -> str:
+    """A key (``unique_key``, ``concurrency_key``): text of 1 to ``max_length`` characters that
+    the database can store."""
+    if not isinstance(value, str) or not 1 <= len(value) <= max_length or storable_text(value)[1]:
+        raise InvalidParameters(
+            f"{name} must be text of 1 to {max_length} characters without NUL or lone "
+            f"surrogates, not {shown(value)}."
+        )
+    return value
+
+
 def validate_name(value: Any, kind: str) -> str:
     if not isinstance(value, str) or not NAME_PATTERN.match(value):
         raise InvalidName(f"Invalid {kind} {shown(value)}: use {NAME_HELP}.")

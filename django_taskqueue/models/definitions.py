@@ -22,12 +22,12 @@ from ..validation import (
 )
 from .fields import (
     ATTEMPTS_VALIDATORS,
-    CONCURRENCY_LIMIT_VALIDATORS,
     PRIORITY_VALIDATORS,
     SECONDS_VALIDATORS,
     TIMEOUT_VALIDATORS,
     AliveManager,
     SoftDeleteQuerySet,
+    concurrency_limit_field,
     name_field,
 )
 
@@ -105,22 +105,16 @@ class TaskDefinition(models.Model):
         _("timeout (s)"), null=True, blank=True, validators=TIMEOUT_VALIDATORS
     )
 
-    concurrency_limit = models.PositiveIntegerField(
+    concurrency_limit = concurrency_limit_field(
         _("concurrency limit"),
-        null=True,
-        blank=True,
-        validators=CONCURRENCY_LIMIT_VALIDATORS,
-        help_text=_("At most this many of its items running at once, across all runners."),
+        _("At most this many of its items running at once, across all runners."),
     )
     rate_limit = rate_limit_field(
         _("rate limit"), _('At most N starts in any sliding window: "20/s", "100/m", "1000/h".')
     )
-    key_concurrency_limit = models.PositiveIntegerField(
+    key_concurrency_limit = concurrency_limit_field(
         _("key concurrency limit"),
-        null=True,
-        blank=True,
-        validators=CONCURRENCY_LIMIT_VALIDATORS,
-        help_text=_("At most this many running at once per concurrency key (1: one at a time)."),
+        _("At most this many running at once per concurrency key (1: one at a time)."),
     )
     key_rate_limit = rate_limit_field(
         _("key rate limit"), _('At most N starts per concurrency key in any window: "2/s".')

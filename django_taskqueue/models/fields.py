@@ -40,6 +40,17 @@ SECONDS_VALIDATORS = [MinValueValidator(0), MaxValueValidator(MAX_SECONDS)]
 TIMEOUT_VALIDATORS = [MinValueValidator(MIN_TIMEOUT_SECONDS), MaxValueValidator(MAX_SECONDS)]
 
 
+def concurrency_limit_field(verbose_name: Any, help_text: Any) -> models.PositiveIntegerField:
+    """A limit on items running at once; empty: none."""
+    return models.PositiveIntegerField(
+        verbose_name,
+        null=True,
+        blank=True,
+        validators=CONCURRENCY_LIMIT_VALIDATORS,
+        help_text=help_text,
+    )
+
+
 class SoftDeleteQuerySet(models.QuerySet):
     def alive(self) -> SoftDeleteQuerySet:
         return self.filter(deleted_at__isnull=True)

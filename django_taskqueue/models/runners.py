@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..conf import app_settings
 from ..limits import rate_limit_field
-from .fields import CONCURRENCY_LIMIT_VALIDATORS, name_field
+from .fields import concurrency_limit_field, name_field
 
 
 class RunnerQuerySet(models.QuerySet):
@@ -49,12 +49,9 @@ class QueueState(models.Model):
 
     name = name_field(_("queue"), primary_key=True)
     is_paused = models.BooleanField(_("paused"), default=False)
-    concurrency_limit = models.PositiveIntegerField(
+    concurrency_limit = concurrency_limit_field(
         _("concurrency limit"),
-        null=True,
-        blank=True,
-        validators=CONCURRENCY_LIMIT_VALIDATORS,
-        help_text=_("At most this many of its items running at once, across all runners."),
+        _("At most this many of its items running at once, across all runners."),
     )
     rate_limit = rate_limit_field(
         _("rate limit"), _('At most N starts in any sliding window: "20/s", "100/m", "1000/h".')

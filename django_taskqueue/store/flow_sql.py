@@ -42,14 +42,16 @@ def due_definitions_sql(
     """The ids of the ``limited`` definitions with items due on ``queues``, in id order, each
     a look-up in ``task_queue_def_due_idx``; ``lock`` is a locking clause for the rows.
 
-    It leaves out ``deleted_at IS NULL`` on purpose: with it, the claim's partial index would
-    serve the look-up too, and on a table whose statistics lag PostgreSQL picks it and walks
-    every due item of the queue for each definition. A soft-deleted item only makes its
-    definition look due, which costs a planned claim, nothing more."""
+    Only that index can serve it, on purpose: on a table whose statistics lag (a bulk load
+    not yet analysed), PostgreSQL would otherwise pick the claim's partial index or the
+    (queue, status) one and walk every due item of the queue for each definition. So the
+    look-up leaves out ``deleted_at IS NULL`` (the partial indexes' condition; a soft-deleted
+    item only makes its definition look due, which costs a planned claim, nothing more) and
+    compares ``queue_name || ''``, which no index on the queue's name serves."""
     sql = (
         f"SELECT d.id FROM {DEFINITIONS} AS d WHERE d.id IN ({_marks(limited)}) "
         f"AND EXISTS (SELECT 1 FROM {ITEMS} WHERE definition_id = d.id AND status = 'queued' "
-        f"AND queue_name IN ({_marks(queues)}) AND run_at <= %s) ORDER BY d.id {lock}"
+        f"AND queue_name || '' IN ({_marks(queues)}) AND run_at <= %s) ORDER BY d.id {lock}"
     )
     return sql, [*limited, *queues, now]
 

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
-from ..limits import FlowRules, Limits
+from ..limits import FlowRules
 from ..models import QueueItem
-from .rooms import Candidate, Scope, Usage, scopes_of
+from .rooms import Candidate, Scope, UsageReader, scopes_of
 
 
-class WaitingReasons:
+class WaitingReasons(UsageReader):
     """Saying why items wait, in the words the admin and the HTTP API show."""
 
     if TYPE_CHECKING:  # provided by QueueStore
 
         def flow_rules(self) -> FlowRules: ...
         def paused_queues(self, queues: Sequence[str] | None = None) -> set[str]: ...
-        def _usage(
-            self,
-            rules: FlowRules,
-            due: list[int],
-            queue_rules: dict[str, Limits],
-            now: datetime,
-            idle: int,
-            wanted: int,
-        ) -> Usage: ...
 
     def waiting_reasons(self, items: Sequence[QueueItem]) -> dict[int, str]:
         """Item id to the reason it waits, for the queued items among ``items``; an item next
