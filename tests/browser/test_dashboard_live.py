@@ -81,3 +81,32 @@ def test_the_dashboard_figures_read_at_a_glance(admin_url, page, quick_refresh):
     heartbeats = page.locator(".tq-runner .tq-heartbeat")
     expect(heartbeats).to_have_count(2)
     expect(heartbeats.last).to_have_text(re.compile(r"^\d+ s ago$"))
+
+
+@pytest.mark.parametrize("page", VIEWPORT_WIDTHS[:1], indirect=True)
+def test_an_operator_sets_and_lifts_a_queues_limits(admin_url, page):
+    from playwright.sync_api import expect
+
+    from django_taskqueue.models import QueueState
+
+    seed_a_busy_shop()
+    page.goto(admin_url + "django_taskqueue/queuestate/")
+    row = page.locator("tr[data-queue=emails]")
+    row.locator("input[name=concurrency_limit]").fill("3")
+    row.locator("input[name=rate_limit]").fill("20/s")
+    row.locator(".tq-limits button").click()
+    expect(page.locator(".messagelist")).to_contain_text("at most 3 running, at most 20/s")
+    state = QueueState.objects.get(name="emails")
+    assert (state.concurrency_limit, state.rate_limit) == (3, "20/s")
+    row = page.locator("tr[data-queue=emails]")
+    expect(row.locator("input[name=rate_limit]")).to_have_value("20/s")
+    row.locator("input[name=rate_limit]").fill("fast")
+    row.locator(".tq-limits button").click()
+    expect(page.locator(".messagelist")).to_contain_text("rate_limit must be")
+    row = page.locator("tr[data-queue=emails]")
+    row.locator("input[name=concurrency_limit]").fill("")
+    row.locator("input[name=rate_limit]").fill("")
+    row.locator(".tq-limits button").click()
+    expect(page.locator(".messagelist")).to_contain_text("no limits")
+    state.refresh_from_db()
+    assert (state.concurrency_limit, state.rate_limit) == (None, "")
