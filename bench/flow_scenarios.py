@@ -108,8 +108,13 @@ def rate_scenario() -> dict[str, Any]:
     processes = runners(4, "--concurrency", "4", "--interval", "0.05")
     wait_done(ids)
     stop(processes)
-    return {"items": 300, "runners": 4, "rate": "20/s",
-            "most_starts_in_any_second": most_started_within(ids), "seconds": span(ids)}  # fmt: skip
+    return {
+        "items": 300,
+        "runners": 4,
+        "rate": "20/s",
+        "most_starts_in_any_second": most_started_within(ids),
+        "seconds": span(ids),
+    }
 
 
 def key_scenario() -> dict[str, Any]:
@@ -126,8 +131,14 @@ def key_scenario() -> dict[str, Any]:
     wait_done(ids)
     stop(processes)
     overlaps = {key: overlapping_runs(key_ids) for key, key_ids in by_key.items()}
-    return {"items": 200, "keys": 5, "runners": 4, "overlapping_runs_per_key": overlaps,
-            "seconds": span(ids), "serial_seconds_at_least": 200 * 0.05}  # fmt: skip
+    return {
+        "items": 200,
+        "keys": 5,
+        "runners": 4,
+        "overlapping_runs_per_key": overlaps,
+        "seconds": span(ids),
+        "serial_seconds_at_least": 200 * 0.05,
+    }
 
 
 def fairness_scenario() -> dict[str, Any]:
@@ -202,10 +213,16 @@ def drain_phase(items: int, rounds: int) -> dict[str, Any]:
         rates["unlimited"].append(drain_round(items, limited=False))
         rates["limits_not_binding"].append(drain_round(items, limited=True))
     best = {kind: round(max(values)) for kind, values in rates.items()}
-    paired = sorted(b / a for a, b in zip(rates["unlimited"], rates["limits_not_binding"]))
-    return {"items": items, "rounds": rounds, "per_s": {k: [round(v) for v in vs] for k, vs in rates.items()},
-            "best_per_s": best, "ratio_of_bests": round(best["limits_not_binding"] / best["unlimited"], 3),
-            "median_round_ratio": round(statistics.median(paired), 3)}  # fmt: skip
+    ratios = zip(rates["unlimited"], rates["limits_not_binding"], strict=True)
+    paired = sorted(limited / unlimited for unlimited, limited in ratios)
+    return {
+        "items": items,
+        "rounds": rounds,
+        "per_s": {kind: [round(v) for v in values] for kind, values in rates.items()},
+        "best_per_s": best,
+        "ratio_of_bests": round(best["limits_not_binding"] / best["unlimited"], 3),
+        "median_round_ratio": round(statistics.median(paired), 3),
+    }
 
 
 def main() -> None:
