@@ -171,8 +171,16 @@ class FlowControl(UsageReader):
         now = max(now, timezone.now())
         usage = self._usage(rules, due, queue_rules, now, limit if idle is None else idle, limit)
         if not keyed and not per_key and usage.roomy(limit):
-            # No limit can bind in this claim: the plain claim, its starts recorded.
-            items = self.claim(queues, limit, runner_id, now, newest_definition=newest)
+            # No limit can bind in this claim: the plain claim, its starts recorded. Limited
+            # definitions that were not due (so neither locked nor counted) wait for the next.
+            items = self.claim(
+                queues,
+                limit,
+                runner_id,
+                now,
+                skip_definitions=[d for d in limited if d not in due],
+                newest_definition=newest,
+            )
             self._record_starts([Candidate.of(item) for item in items], rules, now)
             return self._checked(items, limit, rules)
         taken: list[ClaimedItem] = []
