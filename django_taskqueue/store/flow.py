@@ -193,7 +193,7 @@ class FlowControl(UsageReader):
             if not open_queues or wanted <= 0:
                 break
             read = round_number * wanted + 20  # deeper each round: the first ones had no room
-            candidates = self._candidates(open_queues, now, read, rules, full, keyed)
+            candidates = self._candidates(open_queues, now, read, rules, full, keyed, set(due))
             chosen: list[Candidate] = []
             for candidate in candidates:
                 if len(chosen) == wanted:
@@ -240,12 +240,15 @@ class FlowControl(UsageReader):
         rules: FlowRules,
         full: set[str],
         keyed: bool,
+        counted: set[int],
     ) -> list[Candidate]:
-        """Due items that no full limit excludes outright, in the order claims take them."""
+        """Due items that no full limit excludes outright, in the order claims take them. The
+        limited definitions whose usage was not ``counted`` (they had nothing due when the
+        claim locked the others) are left for the next claim."""
         full_definitions = sorted(
             d
             for d in rules.definitions
-            if {definition_scope(d), running(definition_scope(d))} & full
+            if {definition_scope(d), running(definition_scope(d))} & full or d not in counted
         )
         full_keys = sorted(
             {
