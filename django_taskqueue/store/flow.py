@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from django.db.models import Max, Q
 from django.utils import timezone
 
-from ..limits import FlowRules, Limits, stored_rate
+from ..limits import FlowRules
 from ..models import LimitStart, QueueItem, QueueState, TaskDefinition
 from .flow_sql import candidates_sql, claim_ids_sql, keyed_due_sql
 from .records import ClaimedItem
@@ -77,36 +76,6 @@ class FlowControl(UsageReader):
         @property
         def connection(self) -> Any: ...
         def adapt(self, value: datetime | None) -> Any: ...
-
-    def flow_rules(self) -> FlowRules:
-        """Every limit in force, read from the definition and queue rows."""
-        definitions, names = {}, {}
-        limited = Q(concurrency_limit__isnull=False) | Q(key_concurrency_limit__isnull=False)
-        limited |= ~Q(rate_limit="") | ~Q(key_rate_limit="")
-        for row in TaskDefinition.all_objects.using(self.using).filter(limited):
-            limits = Limits(
-                row.concurrency_limit or None,
-                stored_rate(row.rate_limit),
-                row.key_concurrency_limit or None,
-                stored_rate(row.key_rate_limit),
-            )
-            if limits:
-                definitions[row.pk], names[row.pk] = limits, row.alias
-        queues = {}
-        limited = Q(concurrency_limit__isnull=False) | ~Q(rate_limit="")
-        for state in QueueState.objects.using(self.using).filter(limited):
-            limits = Limits(state.concurrency_limit or None, stored_rate(state.rate_limit))
-            if limits:
-                queues[state.name] = limits
-        keyed = (
-            QueueItem.objects.using(self.using)
-            .filter(status=QueueItem.Status.QUEUED, concurrency_key__isnull=False)
-            .values_list("queue_name", flat=True)
-            .distinct()
-            .order_by()
-        )
-        newest = TaskDefinition.all_objects.using(self.using).aggregate(newest=Max("pk"))["newest"]
-        return FlowRules(definitions, queues, names, frozenset(keyed), newest or 0)
 
     def set_concurrency_keys(self, ids_by_key: dict[str, list[int]]) -> None:
         """Give new items their concurrency key, in the enqueue's transaction."""

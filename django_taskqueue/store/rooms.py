@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from django.db.models import Min
+from django.db.models import Max, Min, Q
 
-from ..limits import FlowRules, Limits, Rate
-from ..models import LimitStart, QueueItem
+from ..limits import FlowRules, Limits, Rate, stored_rate
+from ..models import LimitStart, QueueItem, QueueState, TaskDefinition
 from .flow_sql import UsageReads, usage_sql
 from .records import ClaimedItem
 
@@ -111,7 +111,8 @@ class Usage:
 
 
 class UsageReader:
-    """Reading the usage of limits, for the claim and for saying why an item waits."""
+    """Reading the limits in force and their usage, for the claim and for saying why an item
+    waits."""
 
     if TYPE_CHECKING:  # provided by QueueStore
         using: str
@@ -119,6 +120,36 @@ class UsageReader:
         @property
         def connection(self) -> Any: ...
         def adapt(self, value: datetime | None) -> Any: ...
+
+    def flow_rules(self) -> FlowRules:
+        """Every limit in force, read from the definition and queue rows."""
+        definitions, names = {}, {}
+        limited = Q(concurrency_limit__isnull=False) | Q(key_concurrency_limit__isnull=False)
+        limited |= ~Q(rate_limit="") | ~Q(key_rate_limit="")
+        for row in TaskDefinition.all_objects.using(self.using).filter(limited):
+            limits = Limits(
+                row.concurrency_limit or None,
+                stored_rate(row.rate_limit),
+                row.key_concurrency_limit or None,
+                stored_rate(row.key_rate_limit),
+            )
+            if limits:
+                definitions[row.pk], names[row.pk] = limits, row.alias
+        queues = {}
+        limited = Q(concurrency_limit__isnull=False) | ~Q(rate_limit="")
+        for state in QueueState.objects.using(self.using).filter(limited):
+            limits = Limits(state.concurrency_limit or None, stored_rate(state.rate_limit))
+            if limits:
+                queues[state.name] = limits
+        keyed = (
+            QueueItem.objects.using(self.using)
+            .filter(status=QueueItem.Status.QUEUED, concurrency_key__isnull=False)
+            .values_list("queue_name", flat=True)
+            .distinct()
+            .order_by()
+        )
+        newest = TaskDefinition.all_objects.using(self.using).aggregate(newest=Max("pk"))["newest"]
+        return FlowRules(definitions, queues, names, frozenset(keyed), newest or 0)
 
     def _usage(
         self,

@@ -17,7 +17,6 @@ class WaitingReasons(UsageReader):
 
     if TYPE_CHECKING:  # provided by QueueStore
 
-        def flow_rules(self) -> FlowRules: ...
         def paused_queues(self, queues: Sequence[str] | None = None) -> set[str]: ...
 
     def waiting_reasons(self, items: Sequence[QueueItem]) -> dict[int, str]:
