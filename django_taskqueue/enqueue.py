@@ -25,7 +25,7 @@ from .jsonvalues import encode_parameters
 from .limits import check_concurrency_key
 from .models import QueueItem
 from .registry import is_registered, registered_aliases
-from .store import get_store
+from .store import QueueStore, get_store
 from .uniqueness import check_on_duplicate, check_unique_key
 from .validation import (
     check_integer,
@@ -77,21 +77,30 @@ def enqueue_by_alias(
     encoded = encode_parameters(parameters)
     store = get_store()
     now = timezone.now()
-    if concurrency_key is not None:  # the key goes in with the row, in one transaction
-        with transaction.atomic(using=store.using):
-            item = enqueue_by_alias(
-                alias,
-                parameters,
-                queue_name=queue_name,
-                priority=priority,
-                run_at=when,
-                unique_key=unique_key,
-                on_duplicate=on_duplicate,
-            )
-            if not item.duplicate:
-                store.set_concurrency_keys({concurrency_key: [item.pk]})
-                item.concurrency_key = concurrency_key
-            return item
+    arguments = (store, alias, parameters, encoded, queue_name, priority, when, now)
+    if concurrency_key is None:
+        return _store_one(*arguments, unique_key, on_duplicate)
+    with transaction.atomic(using=store.using):  # the key goes in with the row
+        item = _store_one(*arguments, unique_key, on_duplicate)
+        if not item.duplicate:
+            store.set_concurrency_keys({concurrency_key: [item.pk]})
+            item.concurrency_key = concurrency_key
+    return item
+
+
+def _store_one(
+    store: QueueStore,
+    alias: str,
+    parameters: dict[str, Any] | None,
+    encoded: str,
+    queue_name: str | None,
+    priority: int | None,
+    when: datetime,
+    now: datetime,
+    unique_key: str | None,
+    on_duplicate: str,
+) -> QueueItem:
+    """One checked item's row, and the instance of it ``enqueue_by_alias`` returns."""
     if unique_key is not None:
         key = check_unique_key(unique_key)
         found, holder = insert_unique_item(

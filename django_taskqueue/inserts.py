@@ -53,9 +53,8 @@ def insert_rows(
     for index in in_key_order:
         text, key = encoded[index], keys[index]
         if key is None:
-            by_row[index] = insert_items(store, alias, [text], queue_name, priority, when, now)[0][
-                0
-            ]
+            (inserted,) = insert_items(store, alias, [text], queue_name, priority, when, now)
+            by_row[index] = inserted[0]
             continue
         row, holder = insert_unique_item(store, alias, text, queue_name, priority, when, now, key)
         if holder is None:

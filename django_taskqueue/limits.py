@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from .exceptions import InvalidValue
-from .validation import check_key, shown
+from .validation import MAX_ITEM_ID, check_concurrency_limit, check_key, shown
 
 RATE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 RATE_HELP = 'a count per second, minute or hour: "20/s", "100/m", "1000/h"'
@@ -79,6 +79,17 @@ def rate_limit_field(verbose_name: Any, help_text: Any) -> models.CharField:
     )
 
 
+def concurrency_limit_from_text(text: str) -> int | None:
+    """A concurrency limit an operator typed (a form field, a command-line option): empty
+    for none, else a whole number."""
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InvalidValue(f"A concurrency limit is a whole number, not {shown(text)}.")
+    return check_concurrency_limit(int(text))
+
+
 def check_concurrency_key(value: Any) -> str | None:
     return None if value is None else check_key(value, "concurrency_key", KEY_MAX_LENGTH)
 
@@ -116,4 +127,4 @@ class FlowRules:
     keyed_queues: frozenset[str] = frozenset()  # queues that had keyed items waiting
     # The newest definition whose limits these are: claims leave newer ones' items alone
     # until the rules are read again (at once, when a claim finds such a definition).
-    newest_definition: int = 2**63 - 1
+    newest_definition: int = MAX_ITEM_ID

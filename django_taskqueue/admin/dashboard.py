@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from ..actions import set_queue_limits, set_queue_paused
 from ..audit import Actor
 from ..exceptions import InvalidName, InvalidValue
+from ..limits import concurrency_limit_from_text
 from ..models import QueueItem, QueueState, Runner
 from ..stats import QueueOverview, live_runners, minute_window, queue_overview
 from ..validation import validate_name
@@ -187,15 +188,12 @@ class QueueDashboardAdmin(admin.ModelAdmin):
             name = self._posted_queue(request)
         except _Refused as refused:
             return refused.response
-        concurrency = request.POST.get("concurrency_limit", "").strip()
         try:
-            if concurrency and not concurrency.isdigit():
-                raise InvalidValue(
-                    f"The concurrency limit must be a whole number, not {concurrency!r}."
-                )
             state = set_queue_limits(
                 name,
-                concurrency_limit=int(concurrency) if concurrency else None,
+                concurrency_limit=concurrency_limit_from_text(
+                    request.POST.get("concurrency_limit", "")
+                ),
                 rate_limit=request.POST.get("rate_limit", "").strip(),
                 actor=Actor(request.user, "admin"),
             )

@@ -11,7 +11,8 @@ through::
 Definition options (``rate_limit``, ``concurrency_limit``, ``key_concurrency_limit``,
 ``key_rate_limit``, ``unique_while``, ``unique_for``) give the task a definition of its own,
 aliased ``django.tasks.<module path>``, seeded with them and then edited by operators like any
-other. Such a task must be imported by the runners too (an app's ``tasks.py`` is). Item options
+other; runners run it with the backend's one handler, whether or not they imported it (see
+``registry.register_family``). Item options
 (``unique_key``, ``concurrency_key``) apply to each enqueue, set in ``@task`` or ``.using()``.
 """
 

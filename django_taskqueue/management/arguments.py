@@ -12,12 +12,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django_taskqueue.exceptions import InvalidValue, TaskQueueError
+from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.jsonvalues import decode_json_text
-from django_taskqueue.limits import check_rate_limit
+from django_taskqueue.limits import check_rate_limit, concurrency_limit_from_text
 from django_taskqueue.validation import (
     DURATION_UNITS,
-    check_concurrency_limit,
     parse_duration,
     parse_item_id,
     validate_name,
@@ -54,15 +53,12 @@ queue_name = argument_type(lambda text: validate_name(text, "queue name"), "queu
 alias_name = argument_type(lambda text: validate_name(text, "alias"), "alias_name")
 
 
-def _limit_or_none(text: str) -> int | None:
-    if text.strip().lower() in ("none", ""):
-        return None
-    if not text.strip().isdigit():
-        raise InvalidValue(f"A concurrency limit is a whole number or 'none', not {text!r}.")
-    return check_concurrency_limit(int(text))
+def _none_as_empty(text: str) -> str:
+    """``none`` on the command line lifts a limit, as an empty form field does."""
+    return "" if text.strip().lower() == "none" else text
 
 
-concurrency_limit = argument_type(_limit_or_none, "concurrency_limit")
-rate_limit = argument_type(
-    lambda text: "" if text.strip().lower() == "none" else check_rate_limit(text), "rate_limit"
+concurrency_limit = argument_type(
+    lambda text: concurrency_limit_from_text(_none_as_empty(text)), "concurrency_limit"
 )
+rate_limit = argument_type(lambda text: check_rate_limit(_none_as_empty(text)), "rate_limit")

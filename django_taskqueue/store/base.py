@@ -21,6 +21,7 @@ from django.db.models import NOT_PROVIDED, Count, F, QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
+from ..validation import MAX_ITEM_ID
 from .flow import FlowControl
 from .housekeeping import Housekeeping
 from .records import ClaimedItem, Outcome
@@ -39,7 +40,6 @@ ITEMS = QueueItem._meta.db_table
 DEFINITIONS = TaskDefinition._meta.db_table
 ATTEMPTS = QueueItemAttempt._meta.db_table
 QUEUES = QueueState._meta.db_table
-MAX_ID = 2**63 - 1  # a 64-bit primary key: above every id
 
 # The columns the one INSERT of an item names; every other column must have a db_default.
 INSERTED_COLUMNS = (
@@ -145,7 +145,7 @@ class QueueStore(
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
-        newest_definition: int = MAX_ID,
+        newest_definition: int = MAX_ITEM_ID,
     ) -> list[ClaimedItem]:
         """Mark up to ``limit`` ready items of ``queues`` as running for ``runner_id``, of
         every definition up to ``newest_definition`` but ``skip_definitions``: the plain

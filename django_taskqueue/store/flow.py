@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from ..limits import FlowRules
 from ..models import LimitStart, QueueItem, QueueState, TaskDefinition
+from ..validation import MAX_ITEM_ID
 from .flow_sql import candidates_sql, claim_ids_sql, keyed_due_sql
 from .records import ClaimedItem
 from .rooms import (
@@ -70,7 +71,7 @@ class FlowControl(UsageReader):
             now: datetime,
             *,
             skip_definitions: Sequence[int] = (),
-            newest_definition: int = 2**63 - 1,
+            newest_definition: int = MAX_ITEM_ID,
         ) -> list[ClaimedItem]: ...
 
         @property
@@ -214,7 +215,7 @@ class FlowControl(UsageReader):
         """Due items that no full limit excludes outright, in the order claims take them. The
         limited definitions whose usage was not ``counted`` (they had nothing due when the
         claim locked the others) are left for the next claim."""
-        full_definitions = sorted(
+        left_out = sorted(
             d
             for d in rules.definitions
             if {definition_scope(d), running(definition_scope(d))} & full or d not in counted
@@ -233,7 +234,7 @@ class FlowControl(UsageReader):
                 self.adapt(now),
                 count,
                 rules.newest_definition,
-                full_definitions,
+                left_out,
                 full_keys,
                 with_keys,
                 self.vendor,

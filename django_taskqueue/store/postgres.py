@@ -11,7 +11,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
-from .base import ATTEMPTS, ITEMS, MAX_ID, QUEUES, QueueStore, outcome_row
+from ..validation import MAX_ITEM_ID
+from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
@@ -144,7 +145,7 @@ class PostgresStore(QueueStore):
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
-        newest_definition: int = MAX_ID,
+        newest_definition: int = MAX_ITEM_ID,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []

@@ -13,12 +13,12 @@ from typing import Any
 
 from django.db import transaction
 
+from ..validation import MAX_ITEM_ID
 from .base import (
     ATTEMPTS,
     DEFINITIONS,
     INSERTED_COLUMNS,
     ITEMS,
-    MAX_ID,
     QueueStore,
     outcome_row,
 )
@@ -115,7 +115,7 @@ class SqliteStore(QueueStore):
         now: datetime,
         *,
         skip_definitions: Sequence[int] = (),
-        newest_definition: int = MAX_ID,
+        newest_definition: int = MAX_ITEM_ID,
     ) -> list[ClaimedItem]:
         if limit <= 0 or not queues:
             return []
