@@ -204,3 +204,30 @@ def test_set_queue_limits_refuses_bad_values():
         with pytest.raises(InvalidValue):
             set_queue_limits("tests", **kwargs)
     assert not QueueState.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "option", [["--concurrency-limit", "x"], ["--concurrency-limit", "0"], ["--rate-limit", "2/d"]]
+)
+def test_the_cli_refuses_bad_queue_limits_and_changes_nothing(option):
+    set_queue_limits("emails", concurrency_limit=2, rate_limit="5/s")
+    with pytest.raises(CommandError):
+        call_command("taskqueue", "queue-limits", "emails", *option, stdout=StringIO())
+    state = QueueState.objects.get(name="emails")
+    assert (state.concurrency_limit, state.rate_limit) == (2, "5/s")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"key_concurrency_limit": 0},
+        {"key_concurrency_limit": "1"},
+        {"key_rate_limit": "5 per second"},
+        {"rate_limit": 20},
+    ],
+)
+def test_a_bad_per_key_limit_is_refused_at_import(options):
+    from django_taskqueue import handler
+
+    with pytest.raises(InvalidValue):
+        handler("BadKeyLimit", **options)
