@@ -8,7 +8,9 @@ the plain one statement. Otherwise it is *planned*, inside the claiming transact
    that runners claiming them take turns and the usage read next stays true until the claim
    commits;
 2. read the usage: items running per limited definition, queue and key, and the starts in
-   each rate limit's sliding window (``LimitStart``, the ledger);
+   each rate limit's sliding window (``LimitStart``, the ledger). When no limit can bind a
+   claim of this size (no keys involved, usage far from every limit), the claim is the plain
+   one, its starts recorded, and ends there (``roomy.py``); otherwise it goes on:
 3. read candidates in claim order, leaving out what has no room at all; keyed items come in
    round-robin order across keys (their *turn*: the first item of every key, then the
    second...), and the items without a key take turns as one more key;
@@ -21,7 +23,7 @@ The rules themselves, and their parsing, are in ``django_taskqueue/limits.py``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -29,19 +31,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from django.utils import timezone
 
 from ..limits import FlowRules
-from ..models import LimitStart, QueueItem, QueueState, TaskDefinition
+from ..models import QueueItem, QueueState, TaskDefinition
 from ..validation import MAX_ITEM_ID
 from .flow_sql import candidates_sql, claim_ids_sql, keyed_due_sql
 from .records import ClaimedItem
-from .rooms import (
-    Candidate,
-    UsageReader,
-    definition_scope,
-    queue_scope,
-    running,
-    scopes_of,
-    window,
-)
+from .rooms import Candidate, definition_scope, queue_scope, running, scopes_of
+from .roomy import RoomyClaims
 
 MAX_ROUNDS = 4  # candidate reads per claim, when room runs out for the first ones read
 
@@ -55,7 +50,7 @@ class Claim:
     stale: bool = False  # read the rules again and claim once more
 
 
-class FlowControl(UsageReader):
+class FlowControl(RoomyClaims):
     """The flow-control statements of ``QueueStore``."""
 
     vendor: ClassVar[str]
@@ -91,10 +86,6 @@ class FlowControl(UsageReader):
         )
         return state
 
-    def lock_queues(self, names: Sequence[str]) -> None:
-        """Hold these queue rows until the transaction ends (vendors say how)."""
-        raise NotImplementedError
-
     def lock_candidates(self, ids: Sequence[int]) -> set[int]:
         """The ids of these queued keyed items this claim may take (PostgreSQL locks them,
         skipping those another claim holds; SQLite's one writer holds them all already)."""
@@ -122,6 +113,10 @@ class FlowControl(UsageReader):
             return self._checked(
                 self.claim(queues, limit, runner_id, now, newest_definition=newest), limit, rules
             )
+        if not rules.keyed_queues.intersection(queues):
+            roomy = self.claim_roomy(queues, limit, runner_id, now, rules, queue_rules)
+            if roomy is not None:
+                return self._checked(roomy, limit, rules)
         due = self.lock_due_definitions(limited, queues, now) if limited else []
         per_key = any(
             rules.definitions[d].key_concurrency or rules.definitions[d].key_rate for d in due
@@ -137,22 +132,8 @@ class FlowControl(UsageReader):
             return self._checked(items, limit, rules)
         if queue_rules:
             self.lock_queues(sorted(queue_rules))
-        # The clock is read after the locks: a start is dated when no other claim can race it.
-        now = max(now, timezone.now())
+        now = max(now, timezone.now())  # read after the locks, as in claim_roomy
         usage = self._usage(rules, due, queue_rules, now, limit if idle is None else idle, limit)
-        if not keyed and not per_key and usage.roomy(limit):
-            # No limit can bind in this claim: the plain claim, its starts recorded. Limited
-            # definitions that were not due (so neither locked nor counted) wait for the next.
-            items = self.claim(
-                queues,
-                limit,
-                runner_id,
-                now,
-                skip_definitions=[d for d in limited if d not in due],
-                newest_definition=newest,
-            )
-            self._record_starts([Candidate.of(item) for item in items], rules, now)
-            return self._checked(items, limit, rules)
         taken: list[ClaimedItem] = []
         for round_number in range(1, MAX_ROUNDS + 1):
             full = usage.full()
@@ -194,13 +175,6 @@ class FlowControl(UsageReader):
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchone() is not None
-
-    def lock_due_definitions(
-        self, limited: Sequence[int], queues: Sequence[str], now: datetime
-    ) -> list[int]:
-        """The limited definitions with items due on ``queues``, their rows held until the
-        transaction ends, in one order for every claim (vendors say how)."""
-        raise NotImplementedError
 
     def _candidates(
         self,
@@ -267,23 +241,3 @@ class FlowControl(UsageReader):
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return [ClaimedItem.from_row(row, now) for row in rows]
-
-    def _record_starts(self, taken: Iterable[Candidate], rules: FlowRules, now: datetime) -> None:
-        """One ledger row per rate limit this claim's starts count against, with their number:
-        a window's total is the sum over its claims, however many items each took."""
-        counts: Counter[str] = Counter()
-        groups = Counter((c.definition_id, c.queue_name, c.key) for c in taken)
-        for (definition_id, queue_name, key), n in groups.items():
-            candidate = Candidate(0, definition_id, queue_name, 0, None, key, 0)
-            for scope in scopes_of(candidate, rules):
-                if scope.rate:
-                    counts[scope.name] += n
-        LimitStart.objects.using(self.using).bulk_create(
-            LimitStart(scope=scope, started_at=now, count=count) for scope, count in counts.items()
-        )
-
-    def prune_starts(self) -> int:
-        """Delete the ledger rows older than the longest window (an hour); a duty of runners."""
-        old = timezone.now() - window(3600)
-        deleted, _ = LimitStart.objects.using(self.using).filter(started_at__lt=old).delete()
-        return deleted

@@ -192,3 +192,14 @@ def usage_sql(reads: UsageReads, since: Callable[[float], Any]) -> tuple[str, li
         )
         params.append(since(seconds))
     return " UNION ALL ".join(parts), params
+
+
+def bound_sql(
+    reads: UsageReads, most_used: dict[str, int], since: Callable[[float], Any]
+) -> tuple[str, list[Any]]:
+    """One row if some limit is used more than ``most_used`` allows (the usage that ``reads``
+    asks for); ``since`` as for ``usage_sql``."""
+    usage, params = usage_sql(reads, since)
+    condition = " OR ".join(["(scope = %s AND n > %s)"] * len(most_used))
+    params += [value for pair in most_used.items() for value in pair]
+    return f"WITH used(scope, n) AS ({usage}) SELECT 1 FROM used WHERE {condition} LIMIT 1", params

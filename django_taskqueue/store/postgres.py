@@ -11,10 +11,12 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
+from ..limits import FlowRules, Limits
 from ..validation import MAX_ITEM_ID
 from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
+from .rooms import definition_scope, queue_scope, window
 from .uniqueness import UNIQUE_INSERT
 
 CHANNEL = "django_taskqueue"
@@ -23,6 +25,8 @@ CHANNEL = "django_taskqueue"
 # its statements once per session instead of on every enqueue. It reads the definition's
 # defaults, inserts the rows in order and sends the NOTIFY in the caller's transaction.
 _INSERT = "SELECT * FROM django_taskqueue_enqueue(%s, %s::jsonb, %s, %s, %s, %s, %s)"
+# The roomy claim under limits (store/roomy.py) as one call: migration 0010.
+_CLAIM_ROOMY = "SELECT * FROM django_taskqueue_claim_roomy(%s::text[], %s, %s, %s, %s, %s::jsonb)"
 
 # One index scan per queue (LATERAL), each walking task_queue_claim_idx in claim order; a
 # plain "queue_name = ANY(...)" would make PostgreSQL sort every ready row instead.
@@ -161,6 +165,40 @@ class PostgresStore(QueueStore):
         items.sort(key=lambda item: (-item.priority, item.id))
         return items
 
+    def claim_roomy(
+        self,
+        queues: Sequence[str],
+        limit: int,
+        runner_id: str,
+        now: datetime,
+        rules: FlowRules,
+        queue_rules: dict[str, Limits],
+    ) -> list[ClaimedItem] | None:
+        limits = {
+            "definitions": [
+                {
+                    **_limit_fields(limits, definition_scope(d)),
+                    "id": d,
+                    "keyed": bool(limits.key_concurrency or limits.key_rate),
+                }
+                for d, limits in sorted(rules.definitions.items())
+            ],
+            "queues": [
+                {**_limit_fields(limits, queue_scope(name)), "name": name}
+                for name, limits in sorted(queue_rules.items())
+            ],
+        }
+        params: list[Any] = [list(queues), limit, runner_id, now, rules.newest_definition]
+        params.append(json.dumps(limits))
+        with self.connection.cursor() as cursor:
+            cursor.execute(_CLAIM_ROOMY, params)
+            rows = cursor.fetchall()
+        if rows and not rows[0][0]:
+            return None
+        items = [ClaimedItem.from_row(row[2:], row[1]) for row in rows]
+        items.sort(key=lambda item: (-item.priority, item.id))
+        return items
+
     def lock_due_definitions(
         self, limited: Sequence[int], queues: Sequence[str], now: datetime
     ) -> list[int]:
@@ -237,6 +275,17 @@ class PostgresStore(QueueStore):
         if isinstance(plan, str):
             plan = json.loads(plan)
         return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def _limit_fields(limits: Limits, scope: str) -> dict[str, Any]:
+    """A limit as the roomy claim's function reads it (migration 0010)."""
+    rate = limits.rate
+    return {
+        "running": limits.concurrency,
+        "rate": rate.count if rate else None,
+        "seconds": window(rate.seconds).total_seconds() if rate else None,
+        "scope": scope,
+    }
 
 
 def _json_value(value: Any) -> Any:

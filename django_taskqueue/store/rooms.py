@@ -8,7 +8,7 @@ from the running items and the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -162,11 +162,22 @@ class UsageReader:
     ) -> Usage:
         """The room left in every limit this claim may touch: one statement reads the running
         counts and the windows' starts."""
+        usage, reads = self._usage_plan(rules, due, queue_rules, idle, wanted)
+        return self._read_usage(usage, reads, rules, now)
+
+    def _usage_plan(
+        self,
+        rules: FlowRules,
+        due: list[int],
+        queue_rules: dict[str, Limits],
+        idle: int,
+        wanted: int,
+    ) -> tuple[Usage, UsageReads]:
+        """The capacity of every limit this claim may touch, and what to read of its usage."""
         usage = Usage(idle, wanted)
-        limits = {d: rules.definitions[d] for d in due}
         reads = UsageReads()
-        for d, lim in limits.items():
-            own = definition_scope(d)
+        for d in due:
+            lim, own = rules.definitions[d], definition_scope(d)
             if lim.concurrency:
                 reads.running_definitions.append(d)
                 usage.room[running(own)] = lim.concurrency
@@ -184,21 +195,31 @@ class UsageReader:
             if lim.rate:
                 reads.window(lim.rate.seconds).scopes.append(queue_scope(q))
                 usage.limit_rate(queue_scope(q), lim.rate)
+        return usage, reads
+
+    def _read_usage(
+        self, usage: Usage, reads: UsageReads, rules: FlowRules, now: datetime
+    ) -> Usage:
+        """Take the usage ``reads`` asks for from the room of each limit (one statement)."""
         if not reads:
             return usage
-        sql, params = usage_sql(reads, lambda seconds: self.adapt(now - window(seconds)))
+        sql, params = usage_sql(reads, self._since(now))
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         for name, used in rows:
             if name not in usage.room:  # a key's: its definition's per-key limit
-                limit = limits[int(name.removeprefix("running:").split(":", 2)[1])]
+                limit = rules.definitions[int(name.removeprefix("running:").split(":", 2)[1])]
                 if name.startswith("running:"):
                     usage.room[name] = limit.key_concurrency or 0
                 elif limit.key_rate:
                     usage.limit_rate(name, limit.key_rate)
             usage.room[name] -= int(used)
         return usage
+
+    def _since(self, now: datetime) -> Callable[[float], Any]:
+        """The start of a window of so many seconds before ``now``, for the database."""
+        return lambda seconds: self.adapt(now - window(seconds))
 
     def _room_at(self, usage: Usage, now: datetime) -> datetime | None:
         """When the first full rate limit has room again: its oldest start leaves the window."""
