@@ -54,6 +54,12 @@ DEFAULTS: dict[str, Any] = {
     # /health says "degraded" when due items on a queue no live runner serves have waited
     # longer than this many seconds.
     "HEALTH_MAX_WAIT_SECONDS": 300,
+    # Schedules declared in code, name to fields (docs/schedules.md); created in the database
+    # by every runner's start and by ``taskqueue sync``, then edited by operators.
+    "SCHEDULES": {},
+    # A schedule's fire time is on time while younger than this; older ones were missed, and
+    # the schedule's misfire policy says what becomes of them.
+    "SCHEDULE_MISFIRE_GRACE_SECONDS": 60,
 }
 
 

@@ -1,4 +1,5 @@
-"""Task definitions, queue items and their attempt history, runners and queue switches.
+"""Task definitions, queue items and their attempt history, runners, queue switches and
+schedules.
 
 Query logic lives on the QuerySets; every change of state goes through the store
 (``django_taskqueue.store``), so it is one guarded statement however many rows it touches.
@@ -7,5 +8,14 @@ Query logic lives on the QuerySets; every change of state goes through the store
 from .definitions import TaskDefinition
 from .items import QueueItem, QueueItemAttempt
 from .runners import LimitStart, QueueState, Runner
+from .schedules import Schedule
 
-__all__ = ["LimitStart", "QueueItem", "QueueItemAttempt", "QueueState", "Runner", "TaskDefinition"]
+__all__ = [
+    "LimitStart",
+    "QueueItem",
+    "QueueItemAttempt",
+    "QueueState",
+    "Runner",
+    "Schedule",
+    "TaskDefinition",
+]

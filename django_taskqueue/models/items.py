@@ -142,6 +142,18 @@ class QueueItem(models.Model):
     )
     unique_claim = models.CharField(max_length=200, null=True, blank=True, editable=False)
 
+    # The schedule that fired it, and the fire time it was made for (one item per fire time).
+    schedule = models.ForeignKey(
+        "django_taskqueue.Schedule",
+        verbose_name=_("schedule"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        editable=False,
+    )
+    scheduled_for = models.DateTimeField(_("fire time"), null=True, blank=True, editable=False)
+
     objects = AliveManager.from_queryset(QueueItemQuerySet)()
     all_objects = QueueItemQuerySet.as_manager()
 
@@ -182,6 +194,11 @@ class QueueItem(models.Model):
                 fields=["definition", "unique_claim"],
                 condition=Q(unique_claim__isnull=False),
                 name="task_queue_unique_claim",
+            ),
+            models.UniqueConstraint(
+                fields=["schedule", "scheduled_for"],
+                condition=Q(schedule__isnull=False),
+                name="task_queue_one_per_fire_time",
             ),
         ]
         permissions = [
