@@ -1,7 +1,8 @@
 """Periodic duties of a runner, each with its own interval.
 
 Heartbeat, pause refresh, cancel checks, recovery of dead runners' items and the definition
-cache each run on their own clock; later floors (schedules, pruning) add a duty here.
+cache each run on their own clock, and so does firing schedules (which says when the next
+fire time is, to run again then).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 class Duty:
     name: str
     interval: float  # seconds between two runs
-    action: Callable[[], None]
+    # Returns None, or the seconds until it wants to run again if sooner than its interval.
+    action: Callable[[], float | None]
     next_at: float = 0.0  # monotonic time it is next due; 0: at the first tick
 
 
@@ -30,7 +32,9 @@ class Duties:
             now = time.monotonic()
             if now >= duty.next_at:
                 duty.next_at = now + duty.interval
-                duty.action()
+                sooner = duty.action()
+                if sooner is not None:
+                    duty.next_at = min(duty.next_at, time.monotonic() + sooner)
 
     def seconds_until_next(self) -> float:
         if not self.duties:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.utils import timezone
 
@@ -85,3 +85,11 @@ def report_burst(store: QueueStore, queues: Sequence[str], outcomes: Counter[str
     if paused:
         parts.append(f"paused, not claimed from: {', '.join(map(repr, paused))}")
     logger.info("Burst finished on queue(s) %s: %s", ", ".join(queues), "; ".join(parts))
+
+
+def advise(advice: Callable[[], None]) -> None:
+    """Give a report or a warning; failing to is never a reason to stop a runner."""
+    try:
+        advice()
+    except Exception:  # noqa: BLE001 - advice is never a reason to stop
+        logger.exception("Could not check this runner's queues")

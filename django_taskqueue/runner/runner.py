@@ -16,13 +16,13 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from ..exceptions import InvalidValue
+from ..schedules.duty import ScheduleDuty
 from ..store import OUTAGE_ERRORS, ClaimedItem, Outcome, get_store
 from ..validation import validate_name
 from .definitions import REFRESH_SECONDS, DefinitionCache
@@ -31,7 +31,7 @@ from .options import RunnerOptions
 from .outage import OutageBackoff
 from .outcomes import OutcomeBuffer
 from .pool import Execution, WorkerPool
-from .reports import report_burst, warn_about_queues
+from .reports import advise, report_burst, warn_about_queues
 from .stop_signals import StopSignals
 from .wakeup import NotificationListener, SqliteChangeWatcher, start_wakeup_source
 
@@ -52,6 +52,7 @@ class QueueRunner:
         burst: bool = False,
         grace_seconds: float | None = None,
         using: str | None = None,
+        schedules: bool = True,
     ) -> None:
         self.queues = [validate_name(q, "queue name") for q in queues]
         if not self.queues:
@@ -83,6 +84,7 @@ class QueueRunner:
         self._room_at: datetime | None = None  # when a rate limit holding items back has room
         self._last_heartbeat = time.monotonic()
         self._recover_after = 0.0  # no recovery of others' items before this monotonic time
+        self._schedules = ScheduleDuty(self.using) if schedules else None
         beat = self.heartbeat_seconds
         self._duties = Duties(
             Duty("heartbeat", beat, self._heartbeat),
@@ -91,6 +93,7 @@ class QueueRunner:
             Duty("recovery", beat, self._recover),
             # Never more often than the heartbeat: an idle runner wakes for nothing else.
             Duty("definition refresh", max(REFRESH_SECONDS, beat), self._definitions.refresh),
+            *([self._schedules.duty()] if self._schedules else []),
         )
 
     # ------------------------------------------------------------------ public
@@ -104,6 +107,8 @@ class QueueRunner:
                     self.runner_id, host, int(pid), self.queues, self.concurrency
                 )
             )
+            if self._schedules:
+                self._outage.retrying(self._schedules.sync)
             self._pool.start()
             self._wakeup_source = start_wakeup_source(self.queues, self._wakeup, self.using)
         except BaseException:
@@ -115,7 +120,7 @@ class QueueRunner:
             ", ".join(self.queues),
             self.concurrency,
         )
-        self._advise(lambda: warn_about_queues(self.store, self.queues))
+        advise(lambda: warn_about_queues(self.store, self.queues))
         while not self._stopping.is_set():
             try:
                 self._tick()
@@ -137,7 +142,7 @@ class QueueRunner:
             self._wakeup.clear()
         exit_code = self._shutdown()
         if self.burst and not exit_code:
-            self._advise(lambda: report_burst(self.store, self.queues, self._attempts_run))
+            advise(lambda: report_burst(self.store, self.queues, self._attempts_run))
         return exit_code
 
     def stop(self, force: bool = False) -> None:
@@ -243,12 +248,6 @@ class QueueRunner:
         self.store.prune_starts()
 
     # ------------------------------------------------------------------ start and stop
-    def _advise(self, advice: Callable[[], None]) -> None:
-        try:
-            advice()
-        except Exception:  # noqa: BLE001 - advice is never a reason to stop
-            logger.exception("Could not check this runner's queues")
-
     def _abandon_start(self) -> None:
         """Undo a start that failed part way: no live-looking Runner row, signals restored."""
         self._stop_signals.restore()
@@ -259,13 +258,10 @@ class QueueRunner:
 
     def _on_stop_signal(self, signum: signal.Signals) -> None:
         forced = self._stopping.is_set()
-        logger.warning(
-            "Received %s: %s",
-            signum.name,
-            "forcing exit, unfinished items go back to the queue"
-            if forced
-            else f"finishing in-flight items (up to {self.grace_seconds:g} s)",
-        )
+        then = f"finishing in-flight items (up to {self.grace_seconds:g} s)"
+        if forced:
+            then = "forcing exit, unfinished items go back to the queue"
+        logger.warning("Received %s: %s", signum.name, then)
         self.stop(force=forced)
 
     def _shutdown(self) -> int:

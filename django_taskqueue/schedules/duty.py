@@ -13,7 +13,9 @@ import logging
 from django.utils import timezone
 
 from ..models import Schedule
+from ..runner.duties import Duty
 from .firing import fire_due_schedules
+from .sync import sync_schedules
 
 logger = logging.getLogger("django_taskqueue.schedules")
 
@@ -23,6 +25,15 @@ REFRESH_SECONDS = 15.0
 class ScheduleDuty:
     def __init__(self, using: str) -> None:
         self.using = using
+
+    def duty(self) -> Duty:
+        return Duty("schedules", REFRESH_SECONDS, self)
+
+    def sync(self) -> None:
+        """Bring the declared schedules into the database (at the runner's start)."""
+        report = sync_schedules(self.using)
+        if report.created:
+            logger.info("Created schedule(s) %s from TASKQUEUE['SCHEDULES']", report.created)
 
     def __call__(self) -> float:
         """Fire the due schedules; the seconds until the next look."""

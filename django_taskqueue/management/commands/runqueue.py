@@ -14,6 +14,7 @@ from django_taskqueue.conf import app_settings
 from django_taskqueue.exceptions import TaskQueueError
 from django_taskqueue.management.arguments import duration_in
 from django_taskqueue.runner import QueueRunner
+from django_taskqueue.schedules.sync import declared_schedules
 from django_taskqueue.store import OUTAGE_ERRORS
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -53,6 +54,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--burst", action="store_true", help="Run what is ready, then exit 0.")
         parser.add_argument(
+            "--no-schedules",
+            action="store_true",
+            help="Do not fire schedules from this runner (others still do).",
+        )
+        parser.add_argument(
             "--database",
             default=None,
             help="The alias of the queue's database (default: TASKQUEUE['DATABASE']).",
@@ -70,7 +76,10 @@ class Command(BaseCommand):
                 grace_seconds=options["grace_seconds"],
                 burst=options["burst"],
                 using=options["database"],
+                schedules=not options["no_schedules"],
             )
+            if not options["no_schedules"]:
+                declared_schedules()  # a bad TASKQUEUE["SCHEDULES"] stops the start, clearly
         except TaskQueueError as exc:  # the same rules, and messages, as the settings'
             raise CommandError(str(exc)) from exc
         sys.exit(runner.run())
