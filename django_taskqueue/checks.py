@@ -11,6 +11,7 @@ from django.db import connections, router
 
 from .conf import JWT_ALGORITHMS, app_settings
 from .exceptions import InvalidValue
+from .schedules.sync import declared_schedules
 from .validation import (
     check_integer,
     check_max_attempts,
@@ -67,8 +68,8 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any], object]:
 
 @checks.register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The defaults new definitions are created with obey the same rules as the rows, and
-    the limits and the token algorithm are usable values."""
+    """The defaults new definitions are created with obey the same rules as the rows, the
+    limits and the token algorithm are usable values, and declared schedules are valid."""
     rules: dict[str, Callable[[Any], object]] = {
         "MAX_PARAMETERS_BYTES": lambda v: check_integer(v, "the size", 2, 2**31 - 1),
         "MAX_OUTPUT_BYTES": lambda v: check_integer(v, "the size", 4, 2**31 - 1),
@@ -79,6 +80,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         "DEFAULT_RETRY_BACKOFF_MAX_SECONDS": lambda v: check_seconds(v, "the backoff cap"),
         "DEFAULT_TIMEOUT_SECONDS": check_timeout,
         "HEALTH_MAX_WAIT_SECONDS": lambda v: check_seconds(v, "the wait"),
+        "SCHEDULE_MISFIRE_GRACE_SECONDS": lambda v: check_seconds(v, "the grace"),
+        "SCHEDULES": lambda v: declared_schedules(),
     }
     errors: list[checks.CheckMessage] = []
     for name, rule in rules.items():

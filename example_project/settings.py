@@ -92,6 +92,16 @@ DEFAULT_FROM_EMAIL = "shop@example.com"
 TASKQUEUE = {
     "DEFAULT_QUEUE": "default",
     "RETENTION_DAYS": 30,
+    # Fired by the runners themselves, once per fire time however many run; operators see
+    # and edit them in the admin (docs/schedules.md).
+    "SCHEDULES": {
+        "weekly-cleanup": {
+            "alias": "CleanupOldData",
+            "cron": "0 4 * * 0",
+            "timezone": "Europe/Berlin",
+            "parameters": {"days": 90},
+        },
+    },
 }
 
 # Periodic work: `python manage.py crontab add` installs these into the system crontab.

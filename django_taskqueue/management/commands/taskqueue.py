@@ -2,7 +2,8 @@
 
 Every subcommand calls one function the admin and the HTTP API also use (``enqueue_by_alias``,
 ``queue_stats``, ``apply_action``, ``prune_finished_items``, ``recover_stuck_items``,
-``sync_definitions``); bad input becomes a ``CommandError``, never a traceback.
+``sync_definitions``, ``sync_schedules``, ``fire_now``); bad input becomes a ``CommandError``,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db.models import QuerySet
 
 from django_taskqueue.actions import apply_action, set_queue_limits
 from django_taskqueue.audit import command_line_actor
+from django_taskqueue.conf import app_settings
 from django_taskqueue.definitions import sync_definitions
 from django_taskqueue.enqueue import enqueue_by_alias
 from django_taskqueue.exceptions import TaskQueueError
@@ -28,32 +30,26 @@ from django_taskqueue.management.arguments import (
     queue_name,
     rate_limit,
 )
+from django_taskqueue.management.schedule_commands import (
+    ScheduleSubcommands,
+    add_schedule_subcommands,
+)
+from django_taskqueue.management.tables import last_line, table
 from django_taskqueue.models import QueueItem, QueueState, TaskDefinition
+from django_taskqueue.schedules.sync import sync_schedules
 from django_taskqueue.stats import queue_stats
-from django_taskqueue.validation import check_integer, cut_at_word
+from django_taskqueue.validation import check_integer
 
 STATUSES = QueueItem.Status.values
 MAX_LIST_LIMIT = 10_000
 UNCHANGED = object()  # an option not given, as opposed to "none"
 
 
-def last_line(text: str, width: int = 80) -> str:
-    """The last line of a traceback (the exception itself), cut to fit a table cell."""
-    lines = text.strip().splitlines()
-    return cut_at_word(lines[-1], width - 1) if lines else ""
-
-
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [headers, *[[str(value) for value in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip()
-        for row in cells
+class Command(ScheduleSubcommands, BaseCommand):
+    help = (
+        "Operate the task queue: enqueue, inspect, requeue, cancel, purge, sync, recover, "
+        "schedules."
     )
-
-
-class Command(BaseCommand):
-    help = "Operate the task queue: enqueue, inspect, requeue, cancel, purge, sync, recover."
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
@@ -123,11 +119,16 @@ class Command(BaseCommand):
             help="e.g. 30d, 12h, 90m; a unit is required (default: RETENTION_DAYS).",
         )
 
-        sync = commands.add_parser("sync", help="Create or refresh definitions from handlers.")
+        sync = commands.add_parser(
+            "sync", help="Definitions from handlers, schedules from TASKQUEUE['SCHEDULES']."
+        )
         sync.add_argument(
-            "--reset", action="store_true", help="Reapply decorator defaults to existing rows."
+            "--reset",
+            action="store_true",
+            help="Reapply decorator defaults and declared schedules to existing rows.",
         )
 
+        add_schedule_subcommands(commands)
         recover = commands.add_parser("recover", help="Requeue or fail items of dead runners.")
         recover.add_argument(
             "--unstuck-minutes",
@@ -241,6 +242,8 @@ class Command(BaseCommand):
 
     def handle_sync(self, options: dict[str, Any]) -> None:
         self.stdout.write(sync_definitions(reset=options["reset"]).summary())
+        schedules = sync_schedules(app_settings.DATABASE, reset=options["reset"])
+        self.stdout.write(schedules.summary())
 
     def handle_recover(self, options: dict[str, Any]) -> None:
         counts = recover_stuck_items(options["unstuck_minutes"])
