@@ -22,6 +22,7 @@ from django.db import reset_queries, transaction
 from django.utils import timezone
 
 from ..exceptions import InvalidValue
+from ..schedules.duty import REFRESH_SECONDS as SCHEDULES_REFRESH
 from ..schedules.duty import ScheduleDuty
 from ..store import OUTAGE_ERRORS, ClaimedItem, Outcome, get_store
 from ..validation import validate_name
@@ -93,7 +94,7 @@ class QueueRunner:
             Duty("recovery", beat, self._recover),
             # Never more often than the heartbeat: an idle runner wakes for nothing else.
             Duty("definition refresh", max(REFRESH_SECONDS, beat), self._definitions.refresh),
-            *([self._schedules.duty()] if self._schedules else []),
+            *([Duty("schedules", SCHEDULES_REFRESH, self._schedules)] if self._schedules else []),
         )
 
     # ------------------------------------------------------------------ public

@@ -13,7 +13,6 @@ import logging
 from django.utils import timezone
 
 from ..models import Schedule
-from ..runner.duties import Duty
 from .firing import fire_due_schedules
 from .sync import sync_schedules
 
@@ -25,9 +24,6 @@ REFRESH_SECONDS = 15.0
 class ScheduleDuty:
     def __init__(self, using: str) -> None:
         self.using = using
-
-    def duty(self) -> Duty:
-        return Duty("schedules", REFRESH_SECONDS, self)
 
     def sync(self) -> None:
         """Bring the declared schedules into the database (at the runner's start)."""
