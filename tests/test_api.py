@@ -40,6 +40,8 @@ ITEM_KEYS = {
     "details",
     "unique_key",
     "concurrency_key",
+    "schedule",
+    "scheduled_for",
     "waiting_reason",
 }
 EVERY_PERMISSION = (

@@ -24,6 +24,8 @@ from .errors import ApiError
 from .serializers import request_body
 
 VIEW_PERMISSION = "django_taskqueue.view_queueitem"
+VIEW_SCHEDULES_PERMISSION = "django_taskqueue.view_schedule"
+FIRE_SCHEDULES_PERMISSION = "django_taskqueue.fire_schedule"
 # Either permission lets a user enqueue: the model's own "add", or the definition-level one.
 ENQUEUE_PERMISSIONS = ("django_taskqueue.add_queueitem", "django_taskqueue.enqueue_taskdefinition")
 REALM = 'Bearer realm="django-taskqueue"'
@@ -126,6 +128,15 @@ def can_enqueue(user: Any) -> bool:
 def can_manage_queues(user: Any) -> bool:
     """Seeing items, plus changing queues (the admin dashboard's pause and limits)."""
     return can_view(user) and user.has_perm("django_taskqueue.change_queuestate")
+
+
+def can_view_schedules(user: Any) -> bool:
+    return user.has_perm(VIEW_SCHEDULES_PERMISSION)
+
+
+def can_fire_schedules(user: Any) -> bool:
+    """Seeing schedules, plus firing them now (the CLI's ``schedule-fire``)."""
+    return can_view_schedules(user) and user.has_perm(FIRE_SCHEDULES_PERMISSION)
 
 
 def can_apply(action: str) -> Requirement:

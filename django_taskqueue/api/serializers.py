@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..exceptions import InvalidValue
 from ..jsonvalues import refuse_json_constant
-from ..models import QueueItem, QueueState
+from ..models import QueueItem, QueueState, Schedule
 from ..validation import check_delay, check_run_at, one_queue_name, shown, validate_name
 from .errors import ApiError
 
@@ -35,11 +35,13 @@ ENQUEUE_FIELDS = {
     "concurrency_key",
 }
 QUEUE_LIMIT_FIELDS = {"concurrency_limit", "rate_limit"}
+UPCOMING_FIRE_TIMES = 5
 
 
 def item_to_dict(item: QueueItem, waiting_reason: str | None = None) -> dict[str, Any]:
     """The public representation of an item; datetimes become ISO-8601 in the JSON encoder.
-    ``waiting_reason`` is why a queued item waits (``QueueStore.waiting_reasons``)."""
+    ``waiting_reason`` is why a queued item waits (``QueueStore.waiting_reasons``);
+    ``schedule`` names the schedule that fired it (select it with the item to save a query)."""
     return {
         "id": item.pk,
         "alias": item.definition.alias,
@@ -61,6 +63,8 @@ def item_to_dict(item: QueueItem, waiting_reason: str | None = None) -> dict[str
         "details": item.details,
         "unique_key": item.unique_key or None,
         "concurrency_key": item.concurrency_key,
+        "schedule": item.schedule.name if item.schedule is not None else None,
+        "scheduled_for": item.scheduled_for,
         "waiting_reason": waiting_reason,
     }
 
@@ -71,6 +75,41 @@ def queue_to_dict(state: QueueState) -> dict[str, Any]:
         "paused": state.is_paused,
         "concurrency_limit": state.concurrency_limit,
         "rate_limit": state.rate_limit or None,
+    }
+
+
+def schedule_to_dict(schedule: Schedule, item_count: int) -> dict[str, Any]:
+    """A schedule with its next fire times; blank fields that mean "the definition's" or
+    "not this kind of timing" are null. A row whose timing cannot be worked out is still
+    shown, with no fire times (``last_error`` says why once a runner has tried)."""
+    try:
+        description = schedule.description
+    except Exception as exc:  # noqa: BLE001 - one broken row must not fail the list
+        description = f"(cannot be read: {exc})"
+    try:
+        upcoming = schedule.upcoming(UPCOMING_FIRE_TIMES)
+    except Exception:  # noqa: BLE001 - as above
+        upcoming = []
+    return {
+        "name": schedule.name,
+        "alias": schedule.alias,
+        "parameters": schedule.parameters,
+        "queue_name": schedule.queue_name or None,
+        "priority": schedule.priority,
+        "cron": schedule.cron or None,
+        "interval_seconds": schedule.interval_seconds,
+        "timezone": schedule.zone_name,
+        "description": description,
+        "enabled": schedule.enabled,
+        "misfire": schedule.misfire,
+        "max_catch_up": schedule.max_catch_up,
+        "start_at": schedule.start_at,
+        "end_at": schedule.end_at,
+        "next_fire_at": schedule.next_fire_at,
+        "next_fire_times": upcoming,
+        "last_fired_at": schedule.last_fired_at,
+        "last_error": schedule.last_error,
+        "item_count": item_count,
     }
 
 
@@ -192,7 +231,7 @@ class ListQuery:
 
     def items(self) -> list[QueueItem]:
         """One page, newest first, plus one extra row that tells whether a next page exists."""
-        items = QueueItem.objects.select_related("definition").matching(
+        items = QueueItem.objects.select_related("definition", "schedule").matching(
             status=self.status, queue_name=self.queue, alias=self.alias
         )
         if self.before_id is not None:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import views
+from . import schedules, views
 
 app_name = "taskqueue_api"
 urlpatterns = [
@@ -12,6 +12,9 @@ urlpatterns = [
     path("api/v1/jobs/<str:item_id>/requeue", views.requeue_job, name="requeue"),
     path("api/v1/queues", views.queues, name="queues"),
     path("api/v1/queues/<str:name>", views.queue, name="queue"),
+    path("api/v1/schedules", schedules.schedules, name="schedules"),
+    path("api/v1/schedules/<str:name>", schedules.schedule, name="schedule"),
+    path("api/v1/schedules/<str:name>/fire", schedules.fire_schedule, name="fire_schedule"),
     path("health", views.health, name="health"),
     path("metrics", views.metrics, name="metrics"),
     re_path(r"^(?P<path>api/.*)$", views.unknown_path),

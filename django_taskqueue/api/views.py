@@ -111,7 +111,7 @@ def _get_item(item_id: str) -> QueueItem:
         raise ApiError(
             404, "not_found", f"There is no job {shown(item_id)}: job ids are positive integers."
         ) from None
-    item = QueueItem.objects.select_related("definition").filter(pk=pk).first()
+    item = QueueItem.objects.select_related("definition", "schedule").filter(pk=pk).first()
     if item is None:
         raise ApiError(404, "not_found", f"There is no job #{pk}.")
     return item
@@ -123,10 +123,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
         alias, kwargs = enqueue_arguments(json_body(request))
         item = enqueue_by_alias(alias, **kwargs)
         # 200 with the item that already held the unique key; 201 for a new one.
-        response = JsonResponse(_with_reasons([item])[0], status=200 if item.duplicate else 201)
-        namespace = request.resolver_match.namespace if request.resolver_match else None
-        response["Location"] = reverse("taskqueue_api:job", args=[item.pk], current_app=namespace)
-        return response
+        return item_response(request, item, status=200 if item.duplicate else 201)
     query = list_query(request.GET)
     page = query.items()
     more = len(page) > query.limit
@@ -142,6 +139,15 @@ def jobs(request: HttpRequest) -> HttpResponse:
 @api_view(GET=can_view)
 def job(request: HttpRequest, item_id: str) -> HttpResponse:
     return JsonResponse(_with_reasons([_get_item(item_id)])[0])
+
+
+def item_response(request: HttpRequest, item: QueueItem, status: int) -> JsonResponse:
+    """An item just made (or found), as POST /jobs answers: the item, its address in
+    ``Location``."""
+    response = JsonResponse(_with_reasons([item])[0], status=status)
+    namespace = request.resolver_match.namespace if request.resolver_match else None
+    response["Location"] = reverse("taskqueue_api:job", args=[item.pk], current_app=namespace)
+    return response
 
 
 def _with_reasons(items: list[QueueItem]) -> list[dict[str, Any]]:
