@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from django_taskqueue.models import Schedule
+
 from .api_helpers import bearer, user_with
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +35,10 @@ VARYING = {
     "oldest_queued_age_seconds",
     "message",
     "next",
+    "next_fire_at",
+    "next_fire_times",
+    "last_fired_at",
+    "scheduled_for",
 }
 
 
@@ -103,6 +109,9 @@ def test_the_docs_have_examples_of_every_endpoint():
         "/tasks/api/v1/jobs/requeue",
         "/tasks/api/v1/queues",
         "/tasks/api/v1/queues/emails",
+        "/tasks/api/v1/schedules",
+        "/tasks/api/v1/schedules/nightly-report",
+        "/tasks/api/v1/schedules/nightly-report/fire",
         "/tasks/health",
         "/tasks/metrics",
     }
@@ -118,8 +127,20 @@ def test_the_documented_examples_hold():
             "cancel_queueitem",
             "requeue_queueitem",
             "change_queuestate",
+            "view_schedule",
+            "fire_schedule",
         )
     )["Authorization"]
+    # The schedule declared in docs/schedules.md, which the Schedules examples show.
+    schedule = Schedule(
+        name="nightly-report",
+        alias="ExportOrdersReport",
+        cron="0 2 * * *",
+        timezone="Europe/Berlin",
+        parameters={"days": 1},
+    )
+    schedule.full_clean()
+    schedule.save()
     ids = IdMap()
     for request, documented in examples():
         method, target, _ = request.start_line.split(" ")
