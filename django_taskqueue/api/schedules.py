@@ -34,7 +34,8 @@ def _get_schedule(name: str) -> Schedule:
     try:
         validate_name(name, "schedule name")
     except InvalidName:
-        # Every stored name passed this check; the odd ones (a NUL byte) never reach SQL.
+        # Schedules are named under this rule (admin, settings, CLI); a name outside it, such
+        # as one with a NUL byte, which PostgreSQL would refuse, never reaches SQL.
         raise ApiError(
             404, "not_found", f"There is no schedule {shown(name)}: use {NAME_HELP}."
         ) from None
