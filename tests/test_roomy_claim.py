@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def limited() -> TaskDefinition:
-    """"Record" at 100 running and 100 starts a second, with 30 items due."""
+    """ "Record" at 100 running and 100 starts a second, with 30 items due."""
     enqueue_many("Record", [{}] * 30)
     TaskDefinition.objects.filter(alias="Record").update(concurrency_limit=100, rate_limit="100/s")
     Runner.objects.create(id="r", hostname="h", pid=1, concurrency=10)
