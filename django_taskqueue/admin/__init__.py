@@ -1,4 +1,5 @@
-"""The operations console: queue items, task definitions, the queues dashboard and runners.
+"""The operations console: queue items, task definitions, schedules, the queues dashboard and
+runners.
 
 Importing the package registers every ModelAdmin (Django's admin autodiscovery imports it).
 """
@@ -7,5 +8,12 @@ from .dashboard import QueueDashboardAdmin
 from .definitions import TaskDefinitionAdmin
 from .items import QueueItemAdmin
 from .runners import RunnerAdmin
+from .schedules import ScheduleAdmin
 
-__all__ = ["QueueDashboardAdmin", "QueueItemAdmin", "RunnerAdmin", "TaskDefinitionAdmin"]
+__all__ = [
+    "QueueDashboardAdmin",
+    "QueueItemAdmin",
+    "RunnerAdmin",
+    "ScheduleAdmin",
+    "TaskDefinitionAdmin",
+]
