@@ -75,6 +75,7 @@ class ItemColumnsMixin:
     completed_at_exact = exact_time_field(QueueItem, "completed_at")
     updated_at_exact = exact_time_field(QueueItem, "updated_at")
     deleted_at_exact = exact_time_field(QueueItem, "deleted_at")
+    scheduled_for_exact = exact_time_field(QueueItem, "scheduled_for")
 
     @admin.display(description=_("waiting because"))
     def waiting_reason(self, item: QueueItem) -> str:
@@ -106,6 +107,13 @@ class ItemColumnsMixin:
     def definition_link(self, item: QueueItem) -> str:
         url = reverse("admin:django_taskqueue_taskdefinition_change", args=[item.definition_id])
         return format_html('<a href="{}">{}</a>', url, item.definition.alias)
+
+    @admin.display(description=_("fired by schedule"))
+    def schedule_link(self, item: QueueItem) -> str:
+        if item.schedule_id is None:
+            return "—"
+        url = reverse("admin:django_taskqueue_schedule_change", args=[item.schedule_id])
+        return format_html('<a href="{}">{}</a>', url, item.schedule)
 
     @admin.display(description=_("held by runner"))
     def runner_link(self, item: QueueItem) -> str:

@@ -35,6 +35,8 @@ OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
 EDITABLE_STATUSES = (QueueItem.Status.QUEUED, QueueItem.Status.PAUSED)
 # The same, once read-only: run at to the second, like the item's other times.
 READ_ONLY_SCHEDULING_FIELDS = ("queue_name", "priority", "run_at_exact")
+# Shown after the definition on the page of an item a schedule fired, and only there.
+SCHEDULE_FIELDS = ("schedule_link", "scheduled_for_exact")
 
 
 @admin.register(QueueItem)
@@ -51,7 +53,9 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
         "error_column",
     )
     list_display_links = ("id", "alias")
-    list_filter = ("status", QueueNameFilter, "definition", DeletedFilter)
+    # The schedule filter lists the (small) schedules table; facets, which would count items
+    # per schedule, are off. A schedule's page links to ``?schedule__id__exact=ID``.
+    list_filter = ("status", QueueNameFilter, "definition", "schedule", DeletedFilter)
     search_fields = ("definition__alias", "parameters")  # and ids: see get_search_results
     date_hierarchy = "created_at"
     ordering = ("-id",)
@@ -114,11 +118,14 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
             },
         ),
     )
-    readonly_fields = tuple(
-        name
-        for _title, options in fieldsets
-        for name in cast(tuple[str, ...], options["fields"])
-        if name not in OPERATOR_EDITABLE_FIELDS
+    readonly_fields = (
+        tuple(
+            name
+            for _title, options in fieldsets
+            for name in cast(tuple[str, ...], options["fields"])
+            if name not in OPERATOR_EDITABLE_FIELDS
+        )
+        + SCHEDULE_FIELDS
     )
 
     class Media:
@@ -160,14 +167,19 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
         return self.readonly_fields + READ_ONLY_SCHEDULING_FIELDS
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        if self._editable(obj):
-            return self.fieldsets
-        return [
-            (title, {**options, "fields": READ_ONLY_SCHEDULING_FIELDS})
-            if options["fields"] == OPERATOR_EDITABLE_FIELDS
-            else (title, options)
-            for title, options in self.fieldsets
-        ]
+        fieldsets = list(self.fieldsets)
+        if not self._editable(obj):
+            fieldsets = [
+                (title, {**options, "fields": READ_ONLY_SCHEDULING_FIELDS})
+                if options["fields"] == OPERATOR_EDITABLE_FIELDS
+                else (title, options)
+                for title, options in fieldsets
+            ]
+        if obj is not None and obj.schedule_id is not None:
+            (title, options), *rest = fieldsets
+            first, *others = options["fields"]
+            fieldsets = [(title, {**options, "fields": (first, *SCHEDULE_FIELDS, *others)}), *rest]
+        return fieldsets
 
     def render_change_form(
         self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any
