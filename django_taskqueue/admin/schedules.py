@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from ..exceptions import TaskQueueError
 from ..models import QueueItem, Schedule
 from ..schedules import firing
+from ..schedules.checks import FIELDS
 from .definitions import ParametersField
 from .display import STYLESHEET
 from .filters import CheckedLookupsMixin
@@ -50,21 +51,7 @@ class ScheduleForm(forms.ModelForm):
 
     class Meta:
         model = Schedule
-        fields = (
-            "name",
-            "alias",
-            "enabled",
-            "parameters",
-            "queue_name",
-            "priority",
-            "cron",
-            "interval_seconds",
-            "timezone",
-            "start_at",
-            "end_at",
-            "misfire",
-            "max_catch_up",
-        )
+        fields = FIELDS  # laid out by ScheduleAdmin.fieldsets
 
 
 @admin.register(Schedule)

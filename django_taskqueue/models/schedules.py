@@ -13,8 +13,7 @@ from django.db.models import Q
 from django.utils import timezone as clock
 from django.utils.translation import gettext_lazy as _
 
-from ..exceptions import InvalidValue
-from ..schedules.checks import MAX_CATCH_UP, check_schedule
+from ..schedules.checks import FIELDS, MAX_CATCH_UP, InvalidSchedule, check_schedule
 from ..schedules.timing import Timing, describe
 from .fields import PRIORITY_VALIDATORS, name_field
 
@@ -143,29 +142,12 @@ class Schedule(models.Model):
         return [time for time, _ in zip(times, range(count), strict=False)]
 
     def clean(self) -> None:
-        fields = {name: getattr(self, name) for name in _CHECKED}
         try:
-            checked = check_schedule(fields)
-        except InvalidValue as exc:
-            field, _, message = str(exc).partition(": ")
-            field = field if field in _CHECKED else "__all__"
-            raise ValidationError({field: message or str(exc)}) from None
+            checked = check_schedule({name: getattr(self, name) for name in FIELDS})
+        except InvalidSchedule as exc:
+            message = str(exc).removeprefix(f"{exc.field}: ")
+            raise ValidationError(
+                {exc.field if exc.field in FIELDS else "__all__": message}
+            ) from None
         for name, value in checked.items():
             setattr(self, name, value)
-
-
-_CHECKED = (
-    "name",
-    "alias",
-    "parameters",
-    "queue_name",
-    "priority",
-    "cron",
-    "interval_seconds",
-    "timezone",
-    "start_at",
-    "end_at",
-    "misfire",
-    "max_catch_up",
-    "enabled",
-)

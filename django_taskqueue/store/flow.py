@@ -26,13 +26,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
 from django.utils import timezone
 
 from ..limits import FlowRules
 from ..models import QueueItem, QueueState, TaskDefinition
-from ..validation import MAX_ITEM_ID
 from .flow_sql import candidates_sql, claim_ids_sql, keyed_due_sql
 from .records import ClaimedItem
 from .rooms import Candidate, definition_scope, queue_scope, running, scopes_of
@@ -54,24 +53,6 @@ class FlowControl(RoomyClaims):
     """The flow-control statements of ``QueueStore``."""
 
     vendor: ClassVar[str]
-
-    if TYPE_CHECKING:  # provided by QueueStore
-        using: str
-
-        def claim(
-            self,
-            queues: Sequence[str],
-            limit: int,
-            runner_id: str,
-            now: datetime,
-            *,
-            skip_definitions: Sequence[int] = (),
-            newest_definition: int = MAX_ITEM_ID,
-        ) -> list[ClaimedItem]: ...
-
-        @property
-        def connection(self) -> Any: ...
-        def adapt(self, value: datetime | None) -> Any: ...
 
     def set_concurrency_keys(self, ids_by_key: dict[str, list[int]]) -> None:
         """Give new items their concurrency key, in the enqueue's transaction."""
