@@ -91,7 +91,7 @@ def fire_due_schedules(using: str, now: datetime | None = None, limit: int = 50)
 def fire_schedule(schedule: Schedule, now: datetime) -> list[int]:
     """Fire what is due of ``schedule``; the ids of the items made (none if another runner
     fired it first)."""
-    using = schedule._state.db or "default"
+    using = _database(schedule)
     due = due_fires(schedule, now)
     with transaction.atomic(using=using):
         rows = Schedule.objects.using(using).filter(
@@ -125,12 +125,17 @@ def fire_schedule(schedule: Schedule, now: datetime) -> list[int]:
 
 def fire_now(schedule: Schedule, now: datetime | None = None) -> QueueItem:
     """An item of ``schedule`` at once (an operator's "fire now"); its timing is unchanged."""
-    using = schedule._state.db or "default"
+    using = _database(schedule)
     now = now or timezone.now()
     with transaction.atomic(using=using):
         item_id = _enqueue(schedule, now, using)
         Schedule.objects.using(using).filter(pk=schedule.pk).update(last_fired_at=now)
     return QueueItem.objects.using(using).get(pk=item_id)
+
+
+def _database(schedule: Schedule) -> str:
+    """The database the schedule was read from; a row not read from one lives in the queue's."""
+    return schedule._state.db or app_settings.DATABASE
 
 
 def _enqueue(schedule: Schedule, time: datetime, using: str) -> int:
@@ -149,6 +154,6 @@ def _enqueue(schedule: Schedule, time: datetime, using: str) -> int:
 def _stop_firing(schedule: Schedule, exc: Exception) -> str:
     """A schedule whose fire times cannot be worked out stops until an operator saves it."""
     error = f"Stopped: its fire times cannot be worked out ({type(exc).__name__}: {exc})"
-    rows = Schedule.objects.using(schedule._state.db or "default").filter(pk=schedule.pk)
+    rows = Schedule.objects.using(_database(schedule)).filter(pk=schedule.pk)
     rows.update(next_fire_at=None, last_error=error)
     return error
