@@ -29,6 +29,9 @@ _EXPORTS = {
     "InvalidValue": "exceptions",
     "Snooze": "exceptions",
     "DuplicateItem": "exceptions",
+    "chain": "workflows",
+    "group": "workflows",
+    "enqueue_workflow": "workflows",
 }
 
 __all__ = sorted(_EXPORTS)

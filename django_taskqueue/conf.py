@@ -60,6 +60,15 @@ DEFAULTS: dict[str, Any] = {
     # A schedule's fire time is on time while younger than this; older ones were missed, and
     # the schedule's misfire policy says what becomes of them.
     "SCHEDULE_MISFIRE_GRACE_SECONDS": 60,
+    # Result webhooks (docs/webhooks.md): the key their HMAC-SHA256 signature is made with
+    # (SECRET_KEY when None), the queue deliveries are items of, the hosts on loopback or
+    # private networks a URL may name, and the bounds of one delivery.
+    "WEBHOOK_SECRET": None,
+    "WEBHOOK_QUEUE": "webhooks",
+    "WEBHOOK_ALLOWED_HOSTS": [],
+    "WEBHOOK_TIMEOUT_SECONDS": 10.0,
+    "WEBHOOK_MAX_RESPONSE_BYTES": 64 * 1024,
+    "WEBHOOK_MAX_ATTEMPTS": 8,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from .dependencies import attach_to_parents, check_depends_on, check_on_parent_failure
 from .exceptions import (
     DuplicateItem,
     InvalidParameters,
@@ -34,6 +35,7 @@ from .validation import (
     resolve_run_at,
     validate_name,
 )
+from .webhooks.urls import check_webhook_url
 
 MAX_BATCH_SIZE = 100_000
 
@@ -58,6 +60,9 @@ def enqueue_by_alias(
     unique_key: str | None = None,
     on_duplicate: str = "return",
     concurrency_key: str | None = None,
+    depends_on: Sequence[QueueItem | int] | None = None,
+    on_parent_failure: str = "cancel",
+    webhook_url: str | None = None,
 ) -> QueueItem:
     """Store one execution of ``alias``. Inside ``atomic()`` runners see it only at commit.
 
@@ -67,24 +72,40 @@ def enqueue_by_alias(
     ``concurrency_key`` (``"customer:42"``) is the key its definition's ``key_*_limit`` count
     by, and the claims take keys in turn.
 
+    With ``depends_on`` (items or ids) it waits, in status ``waiting``, until every parent
+    has succeeded; ``on_parent_failure="cancel"`` cancels it (and its own dependents) when a
+    parent fails or is canceled, ``"run"`` runs it once every parent is finished, whatever
+    the outcome. ``webhook_url`` is where its final outcome is POSTed (docs/webhooks.md).
+
     With ``TASKQUEUE["DATABASE"]`` set, "inside atomic()" means an ``atomic(using=...)`` on
     that alias: a transaction on another database does not cover the item.
     """
     queue_name = one_queue_name(queue, queue_name, InvalidParameters)
-    when = _check_arguments(alias, queue_name, priority, run_at, delay)
+    when = check_arguments(alias, queue_name, priority, run_at, delay)
     on_duplicate = check_on_duplicate(on_duplicate)
     concurrency_key = check_concurrency_key(concurrency_key)
+    parents = check_depends_on(depends_on)
+    on_parent_failure = check_on_parent_failure(on_parent_failure)
+    webhook_url = check_webhook_url(webhook_url, InvalidParameters)
     encoded = encode_parameters(parameters)
     store = get_store()
     now = timezone.now()
     arguments = (store, alias, parameters, encoded, queue_name, priority, when, now)
-    if concurrency_key is None:
+    if concurrency_key is None and not parents and not webhook_url:
         return _store_one(*arguments, unique_key, on_duplicate)
-    with transaction.atomic(using=store.using):  # the key goes in with the row
+    with transaction.atomic(using=store.using):  # what goes with the row goes in with it
         item = _store_one(*arguments, unique_key, on_duplicate)
-        if not item.duplicate:
+        if item.duplicate:
+            return item
+        if concurrency_key is not None:
             store.set_concurrency_keys({concurrency_key: [item.pk]})
             item.concurrency_key = concurrency_key
+        if webhook_url:
+            store.mark_steps([item.pk], webhook_urls={webhook_url: [item.pk]})
+            item.webhook_url = webhook_url
+        if parents:
+            item.on_parent_failure = on_parent_failure
+            item.status = attach_to_parents(store, item.pk, parents, on_parent_failure)
     return item
 
 
@@ -166,7 +187,7 @@ def enqueue_many(
     ``concurrency_key`` gives every row that key, ``concurrency_keys`` one per row (or None).
     """
     queue_name = one_queue_name(queue, queue_name, InvalidParameters)
-    when = _check_arguments(alias, queue_name, priority, run_at, delay)
+    when = check_arguments(alias, queue_name, priority, run_at, delay)
     check_integer(batch_size, "batch_size", 1, MAX_BATCH_SIZE, InvalidParameters)
     try:
         originals = list(parameters_list)
@@ -222,7 +243,7 @@ def _row_keys(
     return [None if key is None else check(key) for key in keys]
 
 
-def _check_arguments(
+def check_arguments(
     alias: Any, queue_name: Any, priority: Any, run_at: Any, delay: Any
 ) -> datetime:
     """Every rule on an enqueue call but the parameters'; returns when the item is ready."""

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import connections
 from django.utils import timezone
@@ -91,6 +92,18 @@ class TaskContext:
     max_attempts: int
     cancel_requested: threading.Event = field(default_factory=threading.Event)
     details: list[str] = field(default_factory=list)
+    using: str | None = None  # the queue's database alias (None: TASKQUEUE["DATABASE"])
+    _parent_outputs: list[Any] | None = field(default=None, repr=False)
+
+    @property
+    def parent_outputs(self) -> list[Any]:
+        """The outputs of this item's direct parents (``depends_on``, or the steps before it
+        in a workflow), in the order they were given; read once, when first asked for."""
+        if self._parent_outputs is None:
+            from .store import get_store
+
+            self._parent_outputs = get_store(self.using).parent_outputs(self.item_id)
+        return self._parent_outputs
 
     def log(self, message: str) -> None:
         """Append a line to the item's details, saved with its outcome."""

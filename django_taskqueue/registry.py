@@ -35,6 +35,7 @@ from .validation import (
     storable_text,
     validate_name,
 )
+from .webhooks.urls import check_webhook_url
 
 # The lengths of TaskDefinition.title and .handler (the path is for reference only).
 TITLE_MAX_LENGTH = 200
@@ -64,6 +65,7 @@ class HandlerSpec:
     rate_limit: str = ""
     key_concurrency_limit: int | None = None
     key_rate_limit: str = ""
+    webhook_url: str = ""
 
 
 _registry: dict[str, HandlerSpec] = {}
@@ -97,6 +99,7 @@ def handler(
     rate_limit: str | None = None,
     key_concurrency_limit: int | None = None,
     key_rate_limit: str | None = None,
+    webhook_url: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the handler of ``alias``.
 
@@ -114,7 +117,8 @@ def handler(
     ``concurrency_limit`` caps its items running at once, across every runner, and
     ``rate_limit`` (``"20/s"``, ``"100/m"``, ``"1000/h"``) the attempts started in any sliding
     window; ``key_concurrency_limit`` and ``key_rate_limit`` do the same for each value of the
-    items' ``concurrency_key`` (see ``limits.py``).
+    items' ``concurrency_key`` (see ``limits.py``). ``webhook_url`` is where each item's final
+    outcome is POSTed, signed (see ``docs/webhooks.md``).
 
     The keyword arguments are defaults for the definition row, used only when that row is first
     created; afterwards the row, which operators may edit, is what counts.
@@ -146,6 +150,7 @@ def handler(
     check_concurrency_limit(key_concurrency_limit, "key_concurrency_limit")
     rate_limit = check_rate_limit(rate_limit)
     key_rate_limit = check_rate_limit(key_rate_limit, "key_rate_limit")
+    webhook_url = check_webhook_url(webhook_url)
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         _registry[alias] = HandlerSpec(
@@ -168,6 +173,7 @@ def handler(
             rate_limit=rate_limit,
             key_concurrency_limit=key_concurrency_limit,
             key_rate_limit=key_rate_limit,
+            webhook_url=webhook_url,
         )
         return func
 

@@ -21,7 +21,10 @@ from .validation import check_key, check_seconds, parse_duration, shown
 
 QUEUED, ACTIVE, PERIOD = "queued", "active", "period"
 # The statuses in which an item of each scope holds its claim (a period's: all of them).
-HOLDING_STATUSES = {QUEUED: ("queued", "paused"), ACTIVE: ("queued", "paused", "running")}
+HOLDING_STATUSES = {
+    QUEUED: ("waiting", "queued", "paused"),
+    ACTIVE: ("waiting", "queued", "paused", "running"),
+}
 UNIQUE_SCOPES = (QUEUED, ACTIVE)
 ON_DUPLICATE = ("return", "raise")
 UNIQUE_KEY_MAX_LENGTH = 200  # the column's length

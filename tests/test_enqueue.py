@@ -164,6 +164,7 @@ def test_queue_stats_counts_every_status_per_queue():
     stats = queue_stats()
     assert stats["tests"]["queued"] == 2 and stats["tests"]["failed"] == 1
     assert stats["other"] == {
+        "waiting": 0,
         "queued": 1,
         "running": 0,
         "success": 0,

@@ -9,8 +9,11 @@ from .definitions import TaskDefinition
 from .items import QueueItem, QueueItemAttempt
 from .runners import LimitStart, QueueState, Runner
 from .schedules import Schedule
+from .webhooks import WebhookDelivery
+from .workflows import ItemDependency, Workflow
 
 __all__ = [
+    "ItemDependency",
     "LimitStart",
     "QueueItem",
     "QueueItemAttempt",
@@ -18,4 +21,6 @@ __all__ = [
     "Runner",
     "Schedule",
     "TaskDefinition",
+    "WebhookDelivery",
+    "Workflow",
 ]

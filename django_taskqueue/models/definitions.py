@@ -138,6 +138,14 @@ class TaskDefinition(models.Model):
         validators=SECONDS_VALIDATORS,
         help_text=_("One item per key created within this many seconds, whatever its status."),
     )
+    webhook_url = models.CharField(
+        _("webhook URL"),
+        max_length=2000,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("Each item's final outcome is POSTed here (signed), unless it names its own."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True, editable=False)
@@ -186,6 +194,7 @@ class TaskDefinition(models.Model):
             "key_rate_limit": check_rate_limit(spec.key_rate_limit, "key_rate_limit"),
             "unique_while": spec.unique_while,
             "unique_for_seconds": spec.unique_for_seconds,
+            "webhook_url": spec.webhook_url,
         }
 
     @classmethod

@@ -63,6 +63,7 @@ class QueueItemQuerySet(SoftDeleteQuerySet):
 
 class QueueItem(models.Model):
     class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting for parents")
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         SUCCESS = "success", _("Success")
@@ -71,6 +72,10 @@ class QueueItem(models.Model):
         PAUSED = "paused", _("Paused")
 
     FINISHED_STATUSES = (Status.SUCCESS, Status.FAILED, Status.CANCELED)
+
+    class OnParentFailure(models.TextChoices):
+        CANCEL = "cancel", _("cancel it")
+        RUN = "run", _("run it anyway")
 
     # Columns the enqueue statement does not list get their value from ``db_default``, so the
     # one INSERT of store/ never names them and cannot forget a new one (store/base.py checks).
@@ -154,6 +159,40 @@ class QueueItem(models.Model):
     )
     scheduled_for = models.DateTimeField(_("fire time"), null=True, blank=True, editable=False)
 
+    # Workflows: the graph it belongs to, the items it waits for (in the order given), and
+    # what a parent that does not succeed means for it.
+    workflow = models.ForeignKey(
+        "django_taskqueue.Workflow",
+        verbose_name=_("workflow"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="items",
+        editable=False,
+        db_index=False,  # served by task_queue_workflow_idx, which leads with it
+    )
+    parents = models.ManyToManyField(
+        "self",
+        through="django_taskqueue.ItemDependency",
+        through_fields=("child", "parent"),
+        symmetrical=False,
+        related_name="children",
+        blank=True,
+        verbose_name=_("waits for"),
+    )
+    on_parent_failure = models.CharField(
+        _("if a parent does not succeed"),
+        max_length=8,
+        choices=OnParentFailure.choices,
+        default=OnParentFailure.CANCEL,
+        db_default=OnParentFailure.CANCEL,
+        editable=False,
+    )
+    # Where its final outcome is POSTed (empty: its definition's URL, if any).
+    webhook_url = models.CharField(
+        _("webhook URL"), max_length=2000, blank=True, default="", db_default="", editable=False
+    )
+
     objects = AliveManager.from_queryset(QueueItemQuerySet)()
     all_objects = QueueItemQuerySet.as_manager()
 
@@ -188,6 +227,7 @@ class QueueItem(models.Model):
             ),
             models.Index(fields=["status", "completed_at"], name="task_queue_finished_idx"),
             models.Index(fields=["created_at"], name="task_queue_created_idx"),
+            models.Index(fields=["workflow", "status"], name="task_queue_workflow_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -209,6 +249,19 @@ class QueueItem(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.definition.alias if self.definition_id else '?'} [{self.status}]"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED_STATUSES
+
+    def wait(self, timeout: float | None = None, poll_seconds: float = 0.5) -> QueueItem:
+        """Block until the item is finished (success, failed or canceled) and return it
+        refreshed; ``TimeoutError`` after ``timeout`` seconds (None: no limit). A retry is
+        not finished: this waits for the last attempt."""
+        from ..awaiting import wait_until_finished
+
+        wait_until_finished(self, str(self.pk), timeout, poll_seconds)
+        return self
 
     @property
     def duration(self) -> timedelta | None:

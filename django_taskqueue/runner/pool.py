@@ -48,8 +48,14 @@ class Execution:
 
 
 class WorkerPool:
-    def __init__(self, concurrency: int, on_settled: Callable[[Execution, Outcome], None]):
+    def __init__(
+        self,
+        concurrency: int,
+        on_settled: Callable[[Execution, Outcome], None],
+        using: str | None = None,
+    ):
         self.concurrency = concurrency
+        self.using = using  # the queue's database, which handlers' current_task() reads
         self._on_settled = on_settled
         self._lock = threading.Lock()
         self._work: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
@@ -80,6 +86,7 @@ class WorkerPool:
             queue_name=item.queue_name,
             attempt=item.attempts,
             max_attempts=item.max_attempts,
+            using=self.using,
         )
         execution = Execution(item=item, definition=definition, context=context)
         with self._lock:

@@ -74,7 +74,7 @@ class QueueRunner:
         self._stopping = threading.Event()
         self._forced = threading.Event()
         self._outcomes = OutcomeBuffer()
-        self._pool = WorkerPool(self.concurrency, self._on_settled)
+        self._pool = WorkerPool(self.concurrency, self._on_settled, self.using)
         self._definitions = DefinitionCache(self.store)
         self._outage = OutageBackoff(self.using, self._stopping)
         self._stop_signals = StopSignals(self._on_stop_signal)

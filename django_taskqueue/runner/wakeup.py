@@ -19,26 +19,9 @@ from django.db import connections
 from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from ..conf import app_settings
-from ..store.postgres import CHANNEL
+from ..store.postgres import CHANNEL, listen_conninfo
 
 logger = logging.getLogger("django_taskqueue.runner")
-
-_LIBPQ_KEYS = (
-    "dbname",
-    "user",
-    "password",
-    "host",
-    "port",
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "connect_timeout",
-    "options",
-    "application_name",
-    "service",
-    "passfile",
-)
 
 
 class NotificationListener(threading.Thread):
@@ -53,8 +36,7 @@ class NotificationListener(threading.Thread):
         self.queues = set(queues)
         self.wakeup = wakeup
         self.stopping = threading.Event()
-        params = connections[using].get_connection_params()
-        self.conninfo = {key: params[key] for key in _LIBPQ_KEYS if params.get(key) is not None}
+        self.conninfo = listen_conninfo(using)
 
     def run(self) -> None:
         import psycopg

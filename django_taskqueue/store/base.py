@@ -22,9 +22,11 @@ from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
 from ..validation import MAX_ITEM_ID
+from .dependencies import Dependencies
 from .flow import FlowControl
 from .housekeeping import Housekeeping
 from .records import ClaimedItem, Outcome
+from .settling import Settling
 from .stats import QueueStatistics
 from .transitions import ItemTransitions
 from .uniqueness import UniqueItems
@@ -100,7 +102,14 @@ def outcome_row(outcome: Outcome) -> tuple[Any, ...]:
 
 
 class QueueStore(
-    QueueStatistics, Housekeeping, ItemTransitions, UniqueItems, FlowControl, WaitingReasons
+    QueueStatistics,
+    Housekeeping,
+    ItemTransitions,
+    UniqueItems,
+    FlowControl,
+    WaitingReasons,
+    Dependencies,
+    Settling,
 ):
     """Every statement the queue sends to one database alias."""
 
@@ -159,12 +168,17 @@ class QueueStore(
 
         Each item is written only while ``runner_id`` still holds it (an operator may have
         canceled it, or recovery handed it on); its attempt row is written regardless: the
-        handler did run, and the history says so.
+        handler did run, and the history says so. The items it finishes are settled
+        (``settle_finished``) in the same transaction.
         """
         raise NotImplementedError
 
     def notify(self, queue_names: Iterable[str]) -> None:
         """Wake the runners of these queues (at commit, inside a transaction)."""
+
+    def notify_finished(self, tokens: Iterable[str]) -> None:
+        """Tell ``wait()`` callers (at commit) that items (``"7"``) or workflows (``"w3"``)
+        finished. SQLite has no channel: waiters poll."""
 
     def estimated_count(self, queryset: QuerySet, exact_below: int = 100_000) -> int:
         """A count of ``queryset`` that stays cheap on tables of millions of rows: exact on

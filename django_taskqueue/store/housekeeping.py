@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -24,6 +24,9 @@ class Housekeeping:
         using: str
 
         def notify(self, queue_names: Iterable[str]) -> None: ...
+        def settle_finished(
+            self, finished: Sequence[int], followed: Sequence[int] | None = None
+        ) -> None: ...
 
     def recover_stuck(self, unstuck_minutes: float) -> dict[str, int]:
         """Give running items of dead runners back to the queue, or fail them if out of
@@ -81,6 +84,7 @@ class Housekeeping:
                 for row in stuck
             )
             self.notify(row["queue_name"] for row in retry)
+            self.settle_finished(sorted(exhausted))
         logger.warning(
             "Recovered %d stuck item(s): %d requeued, %d failed",
             len(stuck),

@@ -7,19 +7,23 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import QuerySet
 
 from ..conf import app_settings
 from ..limits import FlowRules, Limits
 from ..validation import MAX_ITEM_ID
 from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
+from .dependencies import FOLLOWED
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .rooms import definition_scope, queue_scope, window
 from .uniqueness import UNIQUE_INSERT
 
 CHANNEL = "django_taskqueue"
+# Finished items and workflows, for wait(): payloads of space-separated "7" and "w3" tokens.
+FINISHED_CHANNEL = "django_taskqueue_finished"
+MAX_PAYLOAD = 7000  # bytes; PostgreSQL refuses payloads of 8000 or more
 
 # The one insert, for one item or thousands: a function (migration 0005), so PostgreSQL plans
 # its statements once per session instead of on every enqueue. It reads the definition's
@@ -81,7 +85,8 @@ _OUTCOME_COLUMNS = (
 # json.dumps writes in C; as parallel arrays, psycopg quoted every element in Python. One CTE
 # updates the items (guarded), the INSERT records the attempts. A snooze gives its attempt
 # back and leaves no attempt row. An item an operator asked to cancel while it ran is
-# canceled rather than put back for a retry or a snooze.
+# canceled rather than put back for a retry or a snooze. It returns the items it finished,
+# each with whether anything may follow from it (dependents, a workflow, a webhook).
 _STOPPED = "(t.cancel_requested AND v.status = 'queued')"
 _RECORD = f"""
 WITH v AS (
@@ -101,16 +106,44 @@ WITH v AS (
                                   OR t.cancel_requested)
                             AND t.unique_scope <> 'period' THEN NULL ELSE t.unique_claim END
     FROM v WHERE t.id = v.item_id AND t.status = 'running' AND t.runner_id = %s
+    RETURNING t.id, t.status, t.definition_id, t.workflow_id, t.webhook_url
+), logged AS (
+    INSERT INTO {ATTEMPTS} (
+        item_id, number, runner_name, started_at, finished_at, outcome, error, error_class,
+        error_message
+    )
+    SELECT item_id, attempt, %s, started_at, finished_at, outcome, traceback, error_class,
+           error_message
+    FROM v WHERE v.outcome <> '{SNOOZED}' AND EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
 )
-INSERT INTO {ATTEMPTS} (
-    item_id, number, runner_name, started_at, finished_at, outcome, error, error_class,
-    error_message
-)
-SELECT item_id, attempt, %s, started_at, finished_at, outcome, traceback, error_class,
-       error_message
-FROM v WHERE v.outcome <> '{SNOOZED}' AND EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
+SELECT u.id, {FOLLOWED.format(row="u")}
+FROM updated AS u WHERE u.status IN ('success', 'failed', 'canceled')
 """
 _NAMES = [name for name, _ in _OUTCOME_COLUMNS]
+
+
+_LIBPQ_KEYS = (
+    "dbname",
+    "user",
+    "password",
+    "host",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "options",
+    "application_name",
+    "service",
+    "passfile",
+)
+
+
+def listen_conninfo(using: str) -> dict[str, Any]:
+    """Connection parameters for a dedicated ``LISTEN`` connection to ``using``'s server."""
+    params = connections[using].get_connection_params()
+    return {key: params[key] for key in _LIBPQ_KEYS if params.get(key) is not None}
 
 
 class PostgresStore(QueueStore):
@@ -241,6 +274,10 @@ class PostgresStore(QueueStore):
         with transaction.atomic(using=self.using, savepoint=False):
             with self.connection.cursor() as cursor:
                 cursor.execute(_RECORD, [batch, runner_id, runner_name])
+                finished = cursor.fetchall()
+            self.settle_finished(
+                [row[0] for row in finished], [row[0] for row in finished if row[1]]
+            )
 
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))
@@ -249,6 +286,24 @@ class PostgresStore(QueueStore):
         with self.connection.cursor() as cursor:
             # Queue names are validated to a safe character set; parameters all the same.
             cursor.execute("SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q", [CHANNEL, names])
+
+    def notify_finished(self, tokens: Iterable[str]) -> None:
+        if not self.notifies:
+            return
+        payloads, current = [], ""
+        for token in tokens:
+            if current and len(current) + len(token) + 1 > MAX_PAYLOAD:
+                payloads.append(current)
+                current = ""
+            current = f"{current} {token}" if current else token
+        if current:
+            payloads.append(current)
+        if payloads:
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
+                    [FINISHED_CHANNEL, payloads],
+                )
 
     def estimated_count(self, queryset: QuerySet, exact_below: int = 100_000) -> int:
         """From the planner's statistics instead of ``COUNT(*)`` on a large table.

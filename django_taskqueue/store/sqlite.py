@@ -75,7 +75,9 @@ SET status = CASE WHEN {_STOPPED} THEN 'canceled' ELSE %(status)s END,
     unique_claim = CASE WHEN (%(status)s IN ('success', 'failed', 'canceled') OR cancel_requested)
                         AND unique_scope <> 'period' THEN NULL ELSE unique_claim END
 WHERE id = %(item_id)s AND status = 'running' AND runner_id = %(runner_id)s
+RETURNING id, status
 """
+_FINAL = ("success", "failed", "canceled")
 _RECORD_ATTEMPT = f"""
 INSERT INTO {ATTEMPTS} (
     item_id, number, runner_name, started_at, finished_at, outcome, error, error_class,
@@ -163,7 +165,12 @@ class SqliteStore(QueueStore):
         rows = [self._adapted(outcome_row(o.storable())) for o in outcomes]
         with transaction.atomic(using=self.using, savepoint=False):
             with self.connection.cursor() as cursor:
-                cursor.executemany(_RECORD, [_named(r, runner_id) for r in rows])
+                finished = []  # the items this batch finished (RETURNING: one at a time)
+                for row in rows:
+                    cursor.execute(_RECORD, _named(row, runner_id))
+                    finished += [
+                        item_id for item_id, status in cursor.fetchall() if status in _FINAL
+                    ]
                 cursor.executemany(
                     _RECORD_ATTEMPT,
                     [
@@ -172,6 +179,7 @@ class SqliteStore(QueueStore):
                         if r[11] != SNOOZED  # a snooze gives its attempt back: no row
                     ],
                 )
+            self.settle_finished(finished)
 
     def _adapted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(self.adapt(v) if isinstance(v, datetime) else v for v in row)

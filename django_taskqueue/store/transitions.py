@@ -6,7 +6,7 @@ makes an action safe against a runner claiming or finishing the same item at the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem
+from .dependencies import FOLLOWED
 from .records import TransitionResult
 
 ITEMS = QueueItem._meta.db_table
@@ -30,6 +31,7 @@ class Rule:
     guard_params: tuple[Any, ...] = ()
     sets: dict[str, Any] = field(default_factory=dict)  # column -> value; NOW: the time
     wakes_runners: bool = False  # the items become claimable: tell the runners
+    finishes: bool = False  # the items reach a final status: settle what follows
 
     def assignments(self, now: Any) -> tuple[str, list[Any]]:
         columns = ", ".join(
@@ -68,12 +70,13 @@ TRANSITIONS: dict[str, tuple[Rule, ...]] = {
     "cancel": (
         Rule(
             "cancel",
-            *_status_in("queued", "paused"),
+            *_status_in("waiting", "queued", "paused"),
             sets={
                 "status": "canceled",
                 "completed_at": NOW,
                 "unique_claim": FREE_CLAIM_UNLESS_PERIOD,
             },
+            finishes=True,
         ),
         # A running item is the runner's to stop: it sees the flag and interrupts the handler.
         Rule("cancel", *_status_in("running"), sets={"cancel_requested": True}),
@@ -128,6 +131,10 @@ class ItemTransitions:
         def connection(self) -> BaseDatabaseWrapper: ...
         def adapt(self, value: Any) -> Any: ...
         def notify(self, queue_names: Iterable[str]) -> None: ...
+        def settle_finished(
+            self, finished: Sequence[int], followed: Sequence[int] | None = None
+        ) -> None: ...
+        def reopen_dependents(self, item_ids: Sequence[int]) -> list[int]: ...
 
     def applicable_actions(self, item_id: int) -> set[str]:
         """The actions whose guards the item passes now: what its admin page offers.
@@ -154,19 +161,25 @@ class ItemTransitions:
 
         One guarded ``UPDATE ... RETURNING`` per rule of the action (cancel has two: waiting
         items are canceled, running ones get ``cancel_requested``), one SELECT that tells
-        the skipped items' status, and one wake-up for the queues that got work back.
+        the skipped items' status, and one wake-up for the queues that got work back. What
+        follows from the items it finishes (a cancel) or reopens (a requeue) is settled in the
+        same transaction: dependents, workflows, webhooks.
         """
         rules = TRANSITIONS[action]
         query = selection.using(self.using).order_by().values("pk").query
         subquery, subquery_params = query.get_compiler(using=self.using).as_sql()
         now = self.adapt(timezone.now())
         changed: dict[int, str] = {}
+        finished: list[int] = []
         with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, status, deleted_at IS NOT NULL FROM {ITEMS} WHERE id IN ({subquery})",
+                f"SELECT id, status, deleted_at IS NOT NULL, {FOLLOWED.format(row=ITEMS)} "
+                f"FROM {ITEMS} WHERE id IN ({subquery})",
                 subquery_params,
             )
-            before = {row[0]: (row[1], bool(row[2])) for row in cursor.fetchall()}
+            rows = cursor.fetchall()
+            before = {row[0]: (row[1], bool(row[2])) for row in rows}
+            followed = {row[0] for row in rows if row[3]}
             for rule in rules:
                 assignments, values = rule.assignments(now)
                 cursor.execute(
@@ -174,9 +187,15 @@ class ItemTransitions:
                     f"WHERE id IN ({subquery}) AND {rule.guard} RETURNING id, queue_name",
                     [*values, now, *subquery_params, *rule.guard_params],
                 )
-                changed.update(cursor.fetchall())
+                rows = cursor.fetchall()
+                changed.update(rows)
+                if rule.finishes:
+                    finished += sorted(item_id for item_id, _ in rows)
             if rules[0].wakes_runners:
                 self.notify(set(changed.values()))
+            self.settle_finished(finished, [pk for pk in finished if pk in followed])
+            if action == "requeue" and followed:
+                self.reopen_dependents(sorted(followed.intersection(changed)))
         skipped = {
             item_id: rules[0].refusal(item_id, *state)
             for item_id, state in before.items()

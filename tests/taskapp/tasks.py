@@ -394,3 +394,17 @@ def overlapping_runs(item_ids: list[int]) -> int:
         spans.setdefault((item_id, attempt), {})[kind] = float(stamp)
     runs = sorted((s["start"], s["end"]) for s in spans.values() if {"start", "end"} <= set(s))
     return sum(1 for i, (_, end) in enumerate(runs) for start, _ in runs[i + 1 :] if start < end)
+
+
+@handler("Step", queue="tests", max_attempts=1)
+def step(name: str = "", fail: bool = False, sleep: float = 0.0) -> dict[str, object]:
+    """A workflow step: journals itself (note: its name), returns its name and its parents'
+    outputs, or fails when asked to."""
+    if sleep:
+        time.sleep(sleep)
+    _journal(name)
+    if fail:
+        raise RuntimeError(f"step {name} fails on purpose")
+    task = current_task()
+    assert task is not None
+    return {"name": name, "parents": task.parent_outputs}
