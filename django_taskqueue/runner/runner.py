@@ -289,6 +289,8 @@ class QueueRunner:
                 logger.warning("Put %d unfinished item(s) back in the queue", released)
         self._pool.stop()
         self._stop_signals.restore()
+        if self._wakeup_source:  # its connection closes within a fraction of a second
+            self._wakeup_source.join(timeout=1.0)
         logger.info("Runner %s stopped", self.name)
         return exit_code
 

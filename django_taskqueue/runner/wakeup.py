@@ -49,7 +49,7 @@ class NotificationListener(threading.Thread):
                     backoff = 0.5
                     self.wakeup.set()  # anything enqueued while we were not listening
                     while not self.stopping.is_set():
-                        for note in conn.notifies(timeout=1.0):
+                        for note in conn.notifies(timeout=0.2):
                             if note.payload in self.queues:
                                 self.wakeup.set()
             except psycopg.Error as exc:
