@@ -27,7 +27,9 @@ def step(name: str, **parameters: object) -> tuple[str, dict[str, object]]:
 
 
 def test_a_chain_runs_its_steps_in_order_and_the_workflow_succeeds():
-    workflow = enqueue_workflow(chain(step("fetch"), step("charge"), step("receipt")), name="order 7")
+    workflow = enqueue_workflow(
+        chain(step("fetch"), step("charge"), step("receipt")), name="order 7"
+    )
     assert isinstance(workflow, Workflow) and workflow.status == "running"
     assert workflow.name == "order 7"
     assert workflow.counts == {**workflow.counts, "queued": 1, "waiting": 2}
@@ -144,8 +146,10 @@ def test_the_json_form_describes_the_same_graph():
         {
             "chain": [
                 {"alias": "Step", "parameters": {"name": "first"}},
-                {"group": [["Step", {"name": "x"}], ["Step", {"name": "y"}]],
-                 "then": {"alias": "Step", "parameters": {"name": "last"}}},
+                {
+                    "group": [["Step", {"name": "x"}], ["Step", {"name": "y"}]],
+                    "then": {"alias": "Step", "parameters": {"name": "last"}},
+                },
             ]
         }
     )
