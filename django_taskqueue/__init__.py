@@ -15,7 +15,7 @@ _EXPORTS = {
     "enqueue_by_alias": "enqueue",
     "enqueue_many": "enqueue",
     "queue_stats": "stats",
-    "current_task": "execution",
+    "current_task": "context",
     "TaskQueueError": "exceptions",
     "UnknownAlias": "exceptions",
     "InactiveDefinition": "exceptions",

@@ -10,16 +10,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.db import connections
 from django.utils import timezone
 
 from .conf import app_settings
+from .context import TaskContext, task_locals
 from .exceptions import (
     HandlerNotFound,
     InvalidValue,
@@ -79,43 +78,6 @@ def _finite_float(value: object) -> float | None:
 
 def _clamped_seconds(value: object) -> float:
     return min(max(_finite_float(value) or 0.0, 0.0), MAX_SECONDS)
-
-
-@dataclass
-class TaskContext:
-    """What a running handler can learn about its item, via ``current_task()``."""
-
-    item_id: int
-    alias: str
-    queue_name: str
-    attempt: int
-    max_attempts: int
-    cancel_requested: threading.Event = field(default_factory=threading.Event)
-    details: list[str] = field(default_factory=list)
-    using: str | None = None  # the queue's database alias (None: TASKQUEUE["DATABASE"])
-    _parent_outputs: list[Any] | None = field(default=None, repr=False)
-
-    @property
-    def parent_outputs(self) -> list[Any]:
-        """The outputs of this item's direct parents (``depends_on``, or the steps before it
-        in a workflow), in the order they were given; read once, when first asked for."""
-        if self._parent_outputs is None:
-            from .store import get_store
-
-            self._parent_outputs = get_store(self.using).parent_outputs(self.item_id)
-        return self._parent_outputs
-
-    def log(self, message: str) -> None:
-        """Append a line to the item's details, saved with its outcome."""
-        self.details.append(f"[{timezone.now().isoformat(timespec='seconds')}] {message}\n")
-
-
-_local = threading.local()
-
-
-def current_task() -> TaskContext | None:
-    """The context of the item this thread is running, or None outside a handler."""
-    return getattr(_local, "context", None)
 
 
 def encode_output(result: object) -> str | None:
@@ -235,7 +197,7 @@ def execute(
     interrupt aimed at the handler (timeout, cancel) that lands a moment late is still caught,
     and first thing in each ``except``, so none lands while the outcome is being built.
     """
-    _local.context = context
+    task_locals.context = context
     try:
         func = resolve_handler(definition.alias)
         parameters = item.decoded_parameters()
@@ -290,7 +252,7 @@ def execute(
             exception=exc,
         )
     finally:
-        _local.context = None
+        task_locals.context = None
         _discard_broken_connections()
 
 

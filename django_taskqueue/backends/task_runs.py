@@ -56,7 +56,7 @@ def run_task(
     run_after: str | None = None,  # read by get_result(); the item's run_at did the deferring
 ) -> Any:
     """Runs a task enqueued through Django's Tasks framework (django.tasks)."""
-    from ..execution import current_task  # the runner's modules need the app's models
+    from ..context import current_task  # the runner's modules need the app's models
     from ..store.records import class_path
 
     django_task = load_task(task)

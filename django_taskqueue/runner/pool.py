@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from django.db import connections, reset_queries
 
+from ..context import TaskContext
 from ..exceptions import TaskCanceled, TaskInterrupt, TaskTimeout
-from ..execution import DefinitionInfo, TaskContext, execute, failure_outcome
+from ..execution import DefinitionInfo, execute, failure_outcome
 from ..models import QueueItemAttempt
 from ..store import ClaimedItem, Failure, Outcome
 from .attempt_log import log_attempt

@@ -408,3 +408,13 @@ def step(name: str = "", fail: bool = False, sleep: float = 0.0) -> dict[str, ob
     task = current_task()
     assert task is not None
     return {"name": name, "parents": task.parent_outputs}
+
+
+@handler("FaultStep", queue="faults", max_attempts=5, retry_backoff_seconds=0.1)
+def fault_step(name: str = "", seconds: float = 0.0) -> dict[str, object]:
+    """A workflow step for the fault tests: enough attempts to outlive killed runners."""
+    time.sleep(seconds)
+    _journal(name)
+    task = current_task()
+    assert task is not None
+    return {"name": name, "parents": len(task.parent_outputs)}
