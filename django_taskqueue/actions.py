@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from . import audit
 from .exceptions import InvalidValue
 from .limits import check_rate_limit
-from .models import QueueItem, QueueState
+from .models import QueueItem, QueueState, Workflow
 from .store import get_store
 from .store.transitions import TRANSITIONS
 from .validation import check_concurrency_limit, shown, validate_name
@@ -80,6 +80,13 @@ def apply_action(
         actor, QueueItem, ((pk, f"queue item #{pk}") for pk in changed), DESCRIPTION[action]
     )
     return ActionReport(action, changed=changed, skipped=dict(sorted(result.skipped.items())))
+
+
+def cancel_workflow(workflow: Workflow, *, actor: audit.Actor | None = None) -> ActionReport:
+    """``Workflow.cancel`` (every unfinished item), noted in the workflow's History."""
+    report = workflow.cancel()
+    audit.record(actor, Workflow, [(workflow.pk, str(workflow))], f"Canceled: {report.summary()}")
+    return report
 
 
 def set_queue_paused(name: str, paused: bool, *, actor: audit.Actor | None = None) -> None:

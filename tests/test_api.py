@@ -43,6 +43,10 @@ ITEM_KEYS = {
     "schedule",
     "scheduled_for",
     "waiting_reason",
+    "workflow_id",
+    "parents",
+    "children",
+    "on_parent_failure",
 }
 EVERY_PERMISSION = (
     "view_queueitem",

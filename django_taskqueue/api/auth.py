@@ -26,6 +26,7 @@ from .serializers import request_body
 VIEW_PERMISSION = "django_taskqueue.view_queueitem"
 VIEW_SCHEDULES_PERMISSION = "django_taskqueue.view_schedule"
 FIRE_SCHEDULES_PERMISSION = "django_taskqueue.fire_schedule"
+VIEW_WORKFLOWS_PERMISSION = "django_taskqueue.view_workflow"
 # Either permission lets a user enqueue: the model's own "add", or the definition-level one.
 ENQUEUE_PERMISSIONS = ("django_taskqueue.add_queueitem", "django_taskqueue.enqueue_taskdefinition")
 REALM = 'Bearer realm="django-taskqueue"'
@@ -137,6 +138,15 @@ def can_view_schedules(user: Any) -> bool:
 def can_fire_schedules(user: Any) -> bool:
     """Seeing schedules, plus firing them now (the CLI's ``schedule-fire``)."""
     return can_view_schedules(user) and user.has_perm(FIRE_SCHEDULES_PERMISSION)
+
+
+def can_view_workflows(user: Any) -> bool:
+    return user.has_perm(VIEW_WORKFLOWS_PERMISSION)
+
+
+def can_cancel_workflows(user: Any) -> bool:
+    """Seeing workflows, plus canceling items: canceling a workflow cancels its items."""
+    return can_view_workflows(user) and user.has_perm(REQUIRED_PERMISSION["cancel"])
 
 
 def can_apply(action: str) -> Requirement:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,15 +33,24 @@ ENQUEUE_FIELDS = {
     "unique_key",
     "on_duplicate",
     "concurrency_key",
+    "depends_on",
+    "on_parent_failure",
+    "webhook_url",
 }
 QUEUE_LIMIT_FIELDS = {"concurrency_limit", "rate_limit"}
 UPCOMING_FIRE_TIMES = 5
 
 
-def item_to_dict(item: QueueItem, waiting_reason: str | None = None) -> dict[str, Any]:
+def item_to_dict(
+    item: QueueItem,
+    waiting_reason: str | None = None,
+    parents: Sequence[int] = (),
+    children: Sequence[int] = (),
+) -> dict[str, Any]:
     """The public representation of an item; datetimes become ISO-8601 in the JSON encoder.
-    ``waiting_reason`` is why a queued item waits (``QueueStore.waiting_reasons``);
-    ``schedule`` names the schedule that fired it (select it with the item to save a query)."""
+    ``waiting_reason`` is why a waiting or queued item waits (``QueueStore.waiting_reasons``);
+    ``schedule`` names the schedule that fired it (select it with the item to save a query);
+    ``parents`` and ``children`` are ids, as ``lineage`` reads them for a page of items."""
     return {
         "id": item.pk,
         "alias": item.definition.alias,
@@ -66,6 +75,10 @@ def item_to_dict(item: QueueItem, waiting_reason: str | None = None) -> dict[str
         "schedule": item.schedule.name if item.schedule is not None else None,
         "scheduled_for": item.scheduled_for,
         "waiting_reason": waiting_reason,
+        "workflow_id": item.workflow_id,
+        "parents": list(parents),
+        "children": list(children),
+        "on_parent_failure": item.on_parent_failure,
     }
 
 
@@ -166,7 +179,8 @@ _ISO_DATETIME = re.compile(
 )
 
 
-def _run_at(value: Any) -> datetime:
+def parse_run_at(value: Any) -> datetime:
+    """An ISO-8601 ``run_at`` from a JSON body, with its UTC offset, within the rules."""
     if not isinstance(value, str):
         raise _invalid("'run_at' must be an ISO-8601 date-time string.")
     parsed = None
@@ -212,10 +226,11 @@ def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if body.get("unique_key") is not None:
         kwargs["unique_key"] = body["unique_key"]
         kwargs["on_duplicate"] = body.get("on_duplicate", "return")
-    if body.get("concurrency_key") is not None:
-        kwargs["concurrency_key"] = body["concurrency_key"]
+    for name in ("concurrency_key", "depends_on", "on_parent_failure", "webhook_url"):
+        if body.get(name) is not None:
+            kwargs[name] = body[name]
     if body.get("run_at") is not None:
-        kwargs["run_at"] = _run_at(body["run_at"])
+        kwargs["run_at"] = parse_run_at(body["run_at"])
     if body.get("delay") is not None:
         kwargs["delay"] = _checked(check_delay, body["delay"])
     return alias, kwargs
@@ -226,6 +241,7 @@ class ListQuery:
     status: str | None
     queue: str | None
     alias: str | None
+    workflow: int | None
     limit: int
     before_id: int | None
 
@@ -234,6 +250,8 @@ class ListQuery:
         items = QueueItem.objects.select_related("definition", "schedule").matching(
             status=self.status, queue_name=self.queue, alias=self.alias
         )
+        if self.workflow is not None:
+            items = items.filter(workflow_id=self.workflow)
         if self.before_id is not None:
             items = items.filter(id__lt=self.before_id)
         return list(items[: self.limit + 1])
@@ -247,23 +265,36 @@ def _positive_int(text: str, name: str) -> int:
     return int(text)
 
 
-def list_query(params: QueryDict) -> ListQuery:
+def status_filter(params: QueryDict, choices: Sequence[str]) -> str | None:
+    """The ``status`` of a list's query string, one of ``choices`` (None: any)."""
     status = params.get("status") or None
-    if status is not None and status not in QueueItem.Status.values:
-        choices = ", ".join(QueueItem.Status.values)
-        raise _invalid(f"Unknown status {status!r}; choose from {choices}.")
-    queue = params.get("queue") or None
-    alias = params.get("alias") or None
+    if status is not None and status not in choices:
+        raise _invalid(f"Unknown status {status!r}; choose from {', '.join(choices)}.")
+    return status
+
+
+def page_bounds(params: QueryDict) -> tuple[int, int | None]:
+    """``(limit, before_id)`` of a list's query string: the page size, and the ``cursor``
+    (the last id of the page before) if one is given."""
     limit = DEFAULT_PAGE_SIZE
     if params.get("limit"):
         limit = _positive_int(str(params.get("limit")), "limit")
         if limit > MAX_PAGE_SIZE:
             raise _invalid(f"'limit' is at most {MAX_PAGE_SIZE}.")
     cursor = params.get("cursor")
+    return limit, _positive_int(cursor, "cursor") if cursor else None
+
+
+def list_query(params: QueryDict) -> ListQuery:
+    queue = params.get("queue") or None
+    alias = params.get("alias") or None
+    workflow = params.get("workflow")
+    limit, before_id = page_bounds(params)
     return ListQuery(
-        status=status,
+        status=status_filter(params, QueueItem.Status.values),
         queue=None if queue is None else validate_name(queue, "queue name"),
         alias=None if alias is None else validate_name(alias, "alias"),
+        workflow=_positive_int(workflow, "workflow") if workflow else None,
         limit=limit,
-        before_id=_positive_int(cursor, "cursor") if cursor else None,
+        before_id=before_id,
     )

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import schedules, views
+from . import schedules, views, workflows
 
 app_name = "taskqueue_api"
 urlpatterns = [
@@ -15,6 +15,13 @@ urlpatterns = [
     path("api/v1/schedules", schedules.schedules, name="schedules"),
     path("api/v1/schedules/<str:name>", schedules.schedule, name="schedule"),
     path("api/v1/schedules/<str:name>/fire", schedules.fire_schedule, name="fire_schedule"),
+    path("api/v1/workflows", workflows.workflows, name="workflows"),
+    path("api/v1/workflows/<str:workflow_id>", workflows.workflow, name="workflow"),
+    path(
+        "api/v1/workflows/<str:workflow_id>/cancel",
+        workflows.cancel_workflow,
+        name="cancel_workflow",
+    ),
     path("health", views.health, name="health"),
     path("metrics", views.metrics, name="metrics"),
     re_path(r"^(?P<path>api/.*)$", views.unknown_path),

@@ -24,6 +24,7 @@ from ..audit import Actor
 from ..conf import app_settings
 from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
+from ..lineage import children_of, parents_of
 from ..models import QueueItem, QueueState
 from ..stats import live_runners, queue_overview
 from ..store import get_store
@@ -130,7 +131,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
     page = page[: query.limit]
     return JsonResponse(
         {
-            "results": _with_reasons(page),
+            "results": items_as_json(page),
             "next": str(page[-1].pk) if more else None,
         }
     )
@@ -138,21 +139,30 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 @api_view(GET=can_view)
 def job(request: HttpRequest, item_id: str) -> HttpResponse:
-    return JsonResponse(_with_reasons([_get_item(item_id)])[0])
+    return JsonResponse(items_as_json([_get_item(item_id)])[0])
 
 
 def item_response(request: HttpRequest, item: QueueItem, status: int) -> JsonResponse:
     """An item just made (or found), as POST /jobs answers: the item, its address in
     ``Location``."""
-    response = JsonResponse(_with_reasons([item])[0], status=status)
+    response = JsonResponse(items_as_json([item])[0], status=status)
     namespace = request.resolver_match.namespace if request.resolver_match else None
     response["Location"] = reverse("taskqueue_api:job", args=[item.pk], current_app=namespace)
     return response
 
 
-def _with_reasons(items: list[QueueItem]) -> list[dict[str, Any]]:
+def items_as_json(items: list[QueueItem]) -> list[dict[str, Any]]:
+    """Items as the API shows them, with why they wait and their links, read for the whole
+    list at once: the queries do not grow with its length."""
     reasons = get_store().waiting_reasons(items)
-    return [item_to_dict(item, reasons.get(item.pk)) for item in items]
+    ids = [item.pk for item in items]
+    parents, children = parents_of(ids), children_of(ids)
+    return [
+        item_to_dict(
+            item, reasons.get(item.pk), parents.get(item.pk, ()), children.get(item.pk, ())
+        )
+        for item in items
+    ]
 
 
 @api_view(GET=can_view)
@@ -182,7 +192,7 @@ def _apply(request: HttpRequest, action: str, item_id: str) -> HttpResponse:
     if item.pk in report.skipped:
         raise ApiError(409, "invalid_transition", report.skipped[item.pk])
     item.refresh_from_db()
-    return JsonResponse(item_to_dict(item))
+    return JsonResponse(items_as_json([item])[0])
 
 
 @api_view(POST=can_apply("cancel"))

@@ -1,4 +1,5 @@
-"""Why a queued item waits: a paused queue, a later ``run_at``, or a limit without room."""
+"""Why an item waits: parents not finished yet; or, once queued, a paused queue, a later
+``run_at``, or a limit without room."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from ..limits import FlowRules
-from ..models import QueueItem
+from ..models import ItemDependency, QueueItem
 from .rooms import Candidate, Scope, UsageReader, scopes_of
+
+# A waiting item names this many of the parents it waits for, and counts the rest.
+NAMED_PARENTS = 5
 
 
 class WaitingReasons(UsageReader):
@@ -20,11 +24,13 @@ class WaitingReasons(UsageReader):
         def paused_queues(self, queues: Sequence[str] | None = None) -> set[str]: ...
 
     def waiting_reasons(self, items: Sequence[QueueItem]) -> dict[int, str]:
-        """Item id to the reason it waits, for the queued items among ``items``; an item next
-        in line for a runner has none."""
-        queued = [item for item in items if item.status == "queued" and item.deleted_at is None]
+        """Item id to the reason it waits, for the waiting and queued items among ``items``;
+        an item next in line for a runner has none."""
+        alive = [item for item in items if item.deleted_at is None]
+        reasons = self._unfinished_parents([item.pk for item in alive if item.status == "waiting"])
+        queued = [item for item in alive if item.status == "queued"]
         if not queued:
-            return {}
+            return reasons
         now = timezone.now()
         rules = self.flow_rules()
         names = {item.queue_name for item in queued}
@@ -37,7 +43,6 @@ class WaitingReasons(UsageReader):
             1,
             1,
         )
-        reasons = {}
         for item in queued:
             if item.queue_name in paused:
                 reasons[item.pk] = f"queue {item.queue_name} is paused"
@@ -58,6 +63,29 @@ class WaitingReasons(UsageReader):
                         reasons[item.pk] = _said(scope, candidate, rules)
                         break
         return reasons
+
+    def _unfinished_parents(self, waiting: Sequence[int]) -> dict[int, str]:
+        """The reason of each item in status ``waiting``: the parents not finished yet, in the
+        order they were given ("waiting for parent(s) #3, #4")."""
+        if not waiting:
+            return {}
+        links = (
+            ItemDependency.objects.using(self.using)
+            .filter(child_id__in=list(waiting))
+            .exclude(parent__status__in=QueueItem.FINISHED_STATUSES)
+            .order_by("child_id", "position")
+            .values_list("child_id", "parent_id")
+        )
+        parents: dict[int, list[int]] = {}
+        for child, parent in links:
+            parents.setdefault(child, []).append(parent)
+        return {child: _waiting_for(ids) for child, ids in parents.items()}
+
+
+def _waiting_for(parents: list[int]) -> str:
+    named = ", ".join(f"#{parent}" for parent in parents[:NAMED_PARENTS])
+    more = len(parents) - NAMED_PARENTS
+    return f"waiting for parent(s) {named}" + (f" and {more} more" if more > 0 else "")
 
 
 def _said(scope: Scope, item: Candidate, rules: FlowRules) -> str:
