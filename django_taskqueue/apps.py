@@ -16,3 +16,7 @@ class TaskQueueConfig(AppConfig):
         from .backends import register_configured_backends
 
         register_configured_backends()
+        # Finishing an item may enqueue its webhook's delivery, in any process.
+        from .webhooks.delivery import register_delivery_handler
+
+        register_delivery_handler()

@@ -29,6 +29,7 @@ from .filters import (
 )
 from .item_actions import ItemButtonsMixin, bulk_action
 from .item_columns import ItemColumnsMixin
+from .item_webhooks import REPORTED_ITEM_FIELDS, WEBHOOK_FIELDS, ItemWebhooksMixin, webhook_fieldset
 
 # What an operator may change, and only while the item waits: where and when it runs.
 OPERATOR_EDITABLE_FIELDS = ("queue_name", "priority", "run_at")
@@ -40,7 +41,9 @@ SCHEDULE_FIELDS = ("schedule_link", "scheduled_for_exact")
 
 
 @admin.register(QueueItem)
-class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, admin.ModelAdmin):
+class QueueItemAdmin(
+    ItemButtonsMixin, ItemColumnsMixin, ItemWebhooksMixin, CheckedLookupsMixin, admin.ModelAdmin
+):
     list_display = (
         "id",
         "alias",
@@ -126,6 +129,8 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
             if name not in OPERATOR_EDITABLE_FIELDS
         )
         + SCHEDULE_FIELDS
+        + WEBHOOK_FIELDS
+        + REPORTED_ITEM_FIELDS
     )
 
     class Media:
@@ -179,6 +184,9 @@ class QueueItemAdmin(ItemButtonsMixin, ItemColumnsMixin, CheckedLookupsMixin, ad
             (title, options), *rest = fieldsets
             first, *others = options["fields"]
             fieldsets = [(title, {**options, "fields": (first, *SCHEDULE_FIELDS, *others)}), *rest]
+        webhook = webhook_fieldset(obj)
+        if webhook is not None:
+            fieldsets.append(webhook)
         return fieldsets
 
     def render_change_form(
