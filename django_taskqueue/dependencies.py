@@ -64,13 +64,13 @@ def attach_to_parents(
         waiting=[item_id],
         run_on_parent_failure=[item_id] if on_parent_failure == "run" else (),
     )
-    store.add_dependencies({item_id: parents})
     found = store.lock_parents(parents)
     missing = [parent for parent in parents if parent not in found]
     if missing:
         raise InvalidParameters(
             f"depends_on names item(s) {', '.join(f'#{p}' for p in missing)}, which do not exist."
         )
+    store.add_dependencies({item_id: parents}, found)
     status = store.judge_children([item_id]).get(item_id, QueueItem.Status.WAITING)
     if status == QueueItem.Status.CANCELED:
         store.settle_finished([item_id])

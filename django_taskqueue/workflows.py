@@ -90,7 +90,7 @@ class PlannedStep:
     encoded: str
     queue_name: str | None
     priority: int | None
-    when: datetime
+    when: datetime | None  # None: the moment the workflow is written
     parents: list[int]
     on_parent_failure: str
     concurrency_key: str | None
@@ -159,7 +159,7 @@ def _checked_step(step: Step, number: int, parents: list[int]) -> PlannedStep:
             encoded=encode_parameters(step.parameters),
             queue_name=queue_name,
             priority=priority,
-            when=when,
+            when=None if options.get("run_at") is None and options.get("delay") is None else when,
             parents=list(parents),
             on_parent_failure=check_on_parent_failure(options.get("on_parent_failure", "cancel")),
             concurrency_key=check_concurrency_key(options.get("concurrency_key")),
@@ -215,7 +215,7 @@ def _insert_steps(store: Any, steps: Sequence[PlannedStep], now: datetime) -> li
     ids = [0] * len(steps)
     for (alias, queue_name, priority, when), indexes in kinds.items():
         encoded = [steps[i].encoded for i in indexes]
-        rows = insert_items(store, alias, encoded, queue_name, priority, when, now)
+        rows = insert_items(store, alias, encoded, queue_name, priority, when or now, now)
         for index, row in zip(indexes, rows, strict=True):
             ids[index] = row[0]
     return ids

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
+
 import pytest
+from django.db import connections
+from django.utils import timezone
 
 from django_taskqueue import InvalidParameters, enqueue_by_alias
-from django_taskqueue.models import ItemDependency, QueueItem
+from django_taskqueue.models import ItemDependency, QueueItem, Runner
+from django_taskqueue.runner import QueueRunner
+from django_taskqueue.store import get_store
 from django_taskqueue.store.dependencies import PARENT_FAILED
-from tests.conftest import drain
+from tests.conftest import drain, wait_for
 from tests.taskapp.models import Journal
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,3 +150,43 @@ def test_a_parent_listed_twice_or_missing_is_refused_and_writes_nothing():
 def test_a_bad_on_parent_failure_is_refused():
     with pytest.raises(InvalidParameters, match="'cancel' or 'run'"):
         enqueue_by_alias("Step", {}, on_parent_failure="ignore")
+
+
+def test_recovery_failing_a_parent_of_a_dead_runner_cancels_its_children():
+    dead = Runner.objects.create(
+        id="dead", hostname="gone", pid=1, concurrency=1,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    parent = enqueue_by_alias("Step", {"name": "parent"})  # max_attempts=1: out of attempts
+    child = enqueue_by_alias("Step", {"name": "child"}, depends_on=[parent])
+    QueueItem.objects.filter(pk=parent.pk).update(
+        status="running", runner=dead, attempts=1, started_at=timezone.now() - timedelta(hours=1)
+    )
+    assert get_store().recover_stuck(5) == {"requeued": 0, "failed": 1}
+    child.refresh_from_db()
+    assert child.status == "canceled"
+    assert f"parent #{parent.pk} did not succeed" in child.last_error_message
+
+
+def test_a_cancel_asked_while_the_parent_runs_cancels_its_children_at_the_outcome():
+    parent = enqueue_by_alias("Step", {"name": "parent", "sleep": 1})
+    child = enqueue_by_alias("Step", {"name": "child"}, depends_on=[parent])
+    runner = QueueRunner(["tests"], interval=0.05)
+
+    def run() -> None:
+        try:
+            runner.run()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        wait_for(lambda: QueueItem.objects.get(pk=parent.pk).status == "running")
+        assert parent.cancel() == "cancel requested"
+        assert child.wait(timeout=30).status == "canceled"
+        assert QueueItem.objects.get(pk=parent.pk).status == "canceled"
+    finally:
+        runner.stop()
+        thread.join(timeout=30)
+    assert order_of_runs() == []  # the parent was stopped before it journaled; no child ran

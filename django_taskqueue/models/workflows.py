@@ -98,7 +98,13 @@ class Workflow(models.Model):
 
 class ItemDependency(models.Model):
     """``child`` waits for ``parent``; ``position`` keeps the order the parents were given
-    in, which ``current_task().parent_outputs`` follows."""
+    in, which ``current_task().parent_outputs`` follows.
+
+    ``parent_status`` is the parent's final status once it has one (None while it is
+    unfinished), copied by the store in the transaction that finishes the parent. Judging a
+    child then takes two index probes (is a parent open? did one fail?) instead of reading
+    every parent, which matters for a fan-in of thousands.
+    """
 
     child = models.ForeignKey(
         "django_taskqueue.QueueItem",
@@ -110,11 +116,24 @@ class ItemDependency(models.Model):
         "django_taskqueue.QueueItem", on_delete=models.CASCADE, related_name="child_links"
     )
     position = models.PositiveIntegerField()
+    parent_status = models.CharField(max_length=16, null=True, blank=True)
 
     class Meta:
         db_table = "task_queue_dependency"
         verbose_name = _("dependency")
         ordering = ["child", "position"]
+        indexes = [
+            models.Index(
+                fields=["child"],
+                condition=models.Q(parent_status__isnull=True),
+                name="task_queue_dep_open_idx",
+            ),
+            models.Index(
+                fields=["child", "parent"],
+                condition=models.Q(parent_status__in=["failed", "canceled"]),
+                name="task_queue_dep_bad_idx",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["child", "position"], name="task_queue_dep_position"),
             models.UniqueConstraint(fields=["child", "parent"], name="task_queue_dep_once"),

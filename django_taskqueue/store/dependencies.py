@@ -38,43 +38,65 @@ PARENT_FAILED = "django_taskqueue.exceptions.ParentFailed"
 UNFINISHED = "('waiting', 'queued', 'running', 'paused')"
 _FINISHED = "('success', 'failed', 'canceled')"
 
-# Whether anything may follow from the item ``{row}`` finishing: dependents, a workflow, a
-# webhook (its own or its definition's). Index probes, so cheap to ask of every row.
-FOLLOWED = (
-    "({row}.workflow_id IS NOT NULL OR {row}.webhook_url <> '' "
-    f"OR EXISTS (SELECT 1 FROM {DEPENDENCIES} WHERE parent_id = {{row}}.id) "
-    f"OR EXISTS (SELECT 1 FROM {DEFINITIONS} WHERE id = {{row}}.definition_id "
-    "AND webhook_url <> ''))"
+# What may follow from the item ``{row}`` finishing, as the three columns ``Followers``
+# holds: its workflow, whether it has dependents, whether a webhook reports on it (its own
+# URL or its definition's). Index probes, so cheap to ask of every row.
+FOLLOWERS = (
+    "{row}.workflow_id, "
+    f"EXISTS (SELECT 1 FROM {DEPENDENCIES} WHERE parent_id = {{row}}.id), "
+    f"({{row}}.webhook_url <> '' OR EXISTS (SELECT 1 FROM {DEFINITIONS} "
+    "WHERE id = {row}.definition_id AND webhook_url <> ''))"
 )
+Followers = tuple[int | None, bool, bool]  # workflow id, has dependents, has a webhook
 
-# The waiting children of some parents, judged on all of their parents' statuses.
+
+def followers_from(rows: Iterable[Sequence[Any]]) -> dict[int, Followers]:
+    """``(id, *FOLLOWERS)`` rows as the ``followers`` of ``settle_finished``: only the items
+    something follows from."""
+    return {
+        row[0]: (row[1], bool(row[2]), bool(row[3]))
+        for row in rows
+        if row[1] is not None or row[2] or row[3]
+    }
+
+
+# The waiting items among ``{children}`` (ids), judged by their links' copies of
+# the parents' final statuses: two index probes each (task_queue_dep_open_idx, _bad_idx).
 _JUDGED = f"""
-SELECT d.child_id AS child_id,
-       SUM(CASE WHEN p.status IN {UNFINISHED} THEN 1 ELSE 0 END) AS open,
-       MIN(CASE WHEN p.status IN ('failed', 'canceled') THEN p.id END) AS first_bad,
-       MAX(CASE WHEN p.status IN ('failed', 'canceled') AND c.on_parent_failure = 'cancel'
-                THEN 1 ELSE 0 END) AS cancel
-FROM {DEPENDENCIES} AS d
-JOIN {ITEMS} AS p ON p.id = d.parent_id
-JOIN {ITEMS} AS c ON c.id = d.child_id
-WHERE c.status = 'waiting'
-  AND d.child_id IN ({{children}})
-GROUP BY d.child_id
+SELECT c.id AS child_id,
+       CASE WHEN EXISTS (SELECT 1 FROM {DEPENDENCIES} AS d
+                         WHERE d.child_id = c.id AND d.parent_status IS NULL)
+            THEN 1 ELSE 0 END AS open,
+       (SELECT MIN(d.parent_id) FROM {DEPENDENCIES} AS d
+        WHERE d.child_id = c.id AND d.parent_status IN ('failed', 'canceled')) AS first_bad,
+       c.on_parent_failure AS on_parent_failure
+FROM {ITEMS} AS c
+WHERE c.status = 'waiting' AND c.id IN ({{children}})
+"""
+_CHILDREN_OF = f"SELECT child_id FROM {DEPENDENCIES} WHERE parent_id IN ({{ids}})"
+# The parents' links take the parents' statuses: final ones, or None while unfinished.
+_COPY_STATUS = f"""
+UPDATE {DEPENDENCIES} SET parent_status = (
+    SELECT CASE WHEN p.status IN ('success', 'failed', 'canceled') THEN p.status END
+    FROM {ITEMS} AS p WHERE p.id = {DEPENDENCIES}.parent_id
+)
+WHERE parent_id IN ({{ids}})
 """
 _CANCEL_MESSAGE = "'Canceled: parent #' || s.first_bad || ' did not succeed.'"
+_CANCEL = "s.first_bad IS NOT NULL AND s.on_parent_failure = 'cancel'"
 _SETTLE = f"""
 UPDATE {ITEMS} SET
-    status = CASE WHEN s.cancel = 1 THEN 'canceled' ELSE 'queued' END,
-    completed_at = CASE WHEN s.cancel = 1 THEN %s END,
-    last_error = CASE WHEN s.cancel = 1 THEN {_CANCEL_MESSAGE} ELSE {ITEMS}.last_error END,
-    last_error_message = CASE WHEN s.cancel = 1 THEN {_CANCEL_MESSAGE}
+    status = CASE WHEN {_CANCEL} THEN 'canceled' ELSE 'queued' END,
+    completed_at = CASE WHEN {_CANCEL} THEN %s END,
+    last_error = CASE WHEN {_CANCEL} THEN {_CANCEL_MESSAGE} ELSE {ITEMS}.last_error END,
+    last_error_message = CASE WHEN {_CANCEL} THEN {_CANCEL_MESSAGE}
                               ELSE {ITEMS}.last_error_message END,
-    last_error_class = CASE WHEN s.cancel = 1 THEN %s ELSE {ITEMS}.last_error_class END,
-    unique_claim = CASE WHEN s.cancel = 1 AND {ITEMS}.unique_scope <> 'period' THEN NULL
+    last_error_class = CASE WHEN {_CANCEL} THEN %s ELSE {ITEMS}.last_error_class END,
+    unique_claim = CASE WHEN {_CANCEL} AND {ITEMS}.unique_scope <> 'period' THEN NULL
                         ELSE {ITEMS}.unique_claim END,
     updated_at = %s
 FROM ({_JUDGED}) AS s
-WHERE {ITEMS}.id = s.child_id AND {ITEMS}.status = 'waiting' AND (s.open = 0 OR s.cancel = 1)
+WHERE {ITEMS}.id = s.child_id AND {ITEMS}.status = 'waiting' AND (s.open = 0 OR ({_CANCEL}))
 RETURNING {ITEMS}.id, {ITEMS}.status, {ITEMS}.queue_name
 """
 
@@ -102,14 +124,27 @@ class Dependencies:
         def queue_webhooks(self, item_ids: Sequence[int]) -> None: ...
 
     # ------------------------------------------------------------------ writing the graph
-    def add_dependencies(self, parents: dict[int, Sequence[int]]) -> None:
-        """Record that each child waits for its parents, in the order given."""
+    def add_dependencies(
+        self, parents: dict[int, Sequence[int]], statuses: dict[int, str] | None = None
+    ) -> None:
+        """Record that each child waits for its parents, in the order given; ``statuses``
+        are the parents' statuses now, for parents that may have finished already."""
+        finished = {
+            parent: status
+            for parent, status in (statuses or {}).items()
+            if status in QueueItem.FINISHED_STATUSES
+        }
         links = [
-            ItemDependency(child_id=child, parent_id=parent, position=position)
+            (child, parent, position, finished.get(parent))
             for child, its_parents in parents.items()
             for position, parent in enumerate(its_parents)
         ]
-        ItemDependency.objects.using(self.using).bulk_create(links, batch_size=CHUNK)
+        with self.connection.cursor() as cursor:  # executemany: pipelined by psycopg
+            cursor.executemany(
+                f"INSERT INTO {DEPENDENCIES} (child_id, parent_id, position, parent_status) "
+                "VALUES (%s, %s, %s, %s)",
+                links,
+            )
 
     def mark_steps(
         self,
@@ -158,52 +193,59 @@ class Dependencies:
         """Queue or cancel the waiting children of ``parent_ids`` that can be judged now,
         level by level; the ids of those canceled (finished in turn)."""
         canceled: list[int] = []
-        released: set[str] = set()
         frontier = list(parent_ids)
-        stamp = self.adapt(now)
         while frontier:
             next_frontier: list[int] = []
             for part in chunks(frontier):
-                self._lock_children(part)
-                children = f"SELECT child_id FROM {DEPENDENCIES} WHERE parent_id IN ({marks(part)})"
-                sql = _SETTLE.format(children=children)
-                with self.connection.cursor() as cursor:
-                    cursor.execute(sql, [stamp, PARENT_FAILED, stamp, *part])
-                    for item_id, status, queue_name in cursor.fetchall():
-                        if status == QueueItem.Status.CANCELED:
-                            next_frontier.append(item_id)
-                        else:
-                            released.add(queue_name)
+                judged = self._judge(self._take_children(part), now)
+                next_frontier += [pk for pk, status in judged.items() if status == "canceled"]
             canceled += next_frontier
             frontier = next_frontier
-        self.notify(released)
         return canceled
 
     def judge_children(self, child_ids: Sequence[int]) -> dict[int, str]:
         """Queue or cancel these waiting items now if their parents allow it (a new item's
         parents may have finished already); the new status of each one changed."""
-        stamp = self.adapt(timezone.now())
-        changed: dict[int, str] = {}
+        judged: dict[int, str] = {}
         for part in chunks(child_ids):
-            with self.connection.cursor() as cursor:
-                cursor.execute(
-                    _SETTLE.format(children=marks(part)), [stamp, PARENT_FAILED, stamp, *part]
-                )
-                rows = cursor.fetchall()
-            self.notify(queue for _, status, queue in rows if status != "canceled")
-            changed.update((item_id, status) for item_id, status, _ in rows)
-        return changed
+            judged.update(self._judge(part, timezone.now()))
+        return judged
 
-    def _lock_children(self, parent_ids: Sequence[int]) -> None:
-        if self.connection.vendor != "postgresql":
-            return
+    def _take_children(self, parent_ids: Sequence[int]) -> list[int]:
+        """Copy the parents' statuses to their links; the waiting children to judge, locked
+        on PostgreSQL (in id order, in the same statement)."""
+        ids = marks(parent_ids)
+        with self.connection.cursor() as cursor:
+            if self.connection.vendor == "postgresql":
+                cursor.execute(
+                    f"WITH copied AS ({_COPY_STATUS.format(ids=ids)} RETURNING child_id) "
+                    f"SELECT id FROM {ITEMS} WHERE status = 'waiting' "
+                    "AND id IN (SELECT child_id FROM copied) ORDER BY id FOR NO KEY UPDATE",
+                    list(parent_ids),
+                )
+            else:
+                cursor.execute(_COPY_STATUS.format(ids=ids), list(parent_ids))
+                cursor.execute(
+                    f"SELECT id FROM {ITEMS} WHERE status = 'waiting' "
+                    f"AND id IN ({_CHILDREN_OF.format(ids=ids)})",
+                    list(parent_ids),
+                )
+            return [row[0] for row in cursor.fetchall()]
+
+    def _judge(self, child_ids: Sequence[int], now: datetime) -> dict[int, str]:
+        """Queue or cancel the waiting items of ``child_ids`` their links allow to; the new
+        status of each one changed. Runners of the queues that got work are woken."""
+        if not child_ids:
+            return {}
+        stamp = self.adapt(now)
         with self.connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id FROM {ITEMS} WHERE status = 'waiting' AND id IN "
-                f"(SELECT child_id FROM {DEPENDENCIES} WHERE parent_id IN ({marks(parent_ids)})) "
-                "ORDER BY id FOR NO KEY UPDATE",
-                list(parent_ids),
+                _SETTLE.format(children=marks(child_ids)),
+                [stamp, PARENT_FAILED, stamp, *child_ids],
             )
+            rows = cursor.fetchall()
+        self.notify(queue for _, status, queue in rows if status != "canceled")
+        return {item_id: status for item_id, status, _ in rows}
 
     # ------------------------------------------------------------------ reading
     def parent_outputs(self, item_id: int) -> list[Any]:

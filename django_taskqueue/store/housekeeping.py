@@ -12,6 +12,7 @@ from django.db.models import Case, F, When
 from django.utils import timezone
 
 from ..models import QueueItem, QueueItemAttempt
+from .dependencies import Followers
 from .records import Failure
 
 logger = logging.getLogger("django_taskqueue.runner")
@@ -25,7 +26,7 @@ class Housekeeping:
 
         def notify(self, queue_names: Iterable[str]) -> None: ...
         def settle_finished(
-            self, finished: Sequence[int], followed: Sequence[int] | None = None
+            self, finished: Sequence[int], followers: dict[int, Followers] | None = None
         ) -> None: ...
 
     def recover_stuck(self, unstuck_minutes: float) -> dict[str, int]:

@@ -14,7 +14,7 @@ from ..conf import app_settings
 from ..limits import FlowRules, Limits
 from ..validation import MAX_ITEM_ID
 from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
-from .dependencies import FOLLOWED
+from .dependencies import FOLLOWERS, followers_from
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .rooms import definition_scope, queue_scope, window
@@ -86,7 +86,7 @@ _OUTCOME_COLUMNS = (
 # updates the items (guarded), the INSERT records the attempts. A snooze gives its attempt
 # back and leaves no attempt row. An item an operator asked to cancel while it ran is
 # canceled rather than put back for a retry or a snooze. It returns the items it finished,
-# each with whether anything may follow from it (dependents, a workflow, a webhook).
+# each with what may follow from it (dependents, a workflow, a webhook).
 _STOPPED = "(t.cancel_requested AND v.status = 'queued')"
 _RECORD = f"""
 WITH v AS (
@@ -116,7 +116,7 @@ WITH v AS (
            error_message
     FROM v WHERE v.outcome <> '{SNOOZED}' AND EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
 )
-SELECT u.id, {FOLLOWED.format(row="u")}
+SELECT u.id, {FOLLOWERS.format(row="u")}
 FROM updated AS u WHERE u.status IN ('success', 'failed', 'canceled')
 """
 _NAMES = [name for name, _ in _OUTCOME_COLUMNS]
@@ -275,9 +275,7 @@ class PostgresStore(QueueStore):
             with self.connection.cursor() as cursor:
                 cursor.execute(_RECORD, [batch, runner_id, runner_name])
                 finished = cursor.fetchall()
-            self.settle_finished(
-                [row[0] for row in finished], [row[0] for row in finished if row[1]]
-            )
+            self.settle_finished([row[0] for row in finished], followers_from(finished))
 
     def notify(self, queue_names: Iterable[str]) -> None:
         names = sorted(set(queue_names))

@@ -19,9 +19,19 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from ..conf import app_settings
-from ..models import QueueItem, Workflow
+from ..models import ItemDependency, QueueItem, Workflow
 from ..webhooks.payloads import WEBHOOK_ALIAS, webhook_payload
-from .dependencies import ITEMS, PARENT_FAILED, UNFINISHED, WORKFLOWS, chunks, marks
+from .dependencies import (
+    FOLLOWERS,
+    ITEMS,
+    PARENT_FAILED,
+    UNFINISHED,
+    WORKFLOWS,
+    Followers,
+    chunks,
+    followers_from,
+    marks,
+)
 
 # Workflows of some items that have no unfinished item left: each an index probe.
 _COMPLETE_WORKFLOWS = f"""
@@ -73,45 +83,52 @@ class Settling:
 
     # ------------------------------------------------------------------ settling
     def settle_finished(
-        self, finished: Sequence[int], followed: Sequence[int] | None = None
+        self, finished: Sequence[int], followers: dict[int, Followers] | None = None
     ) -> None:
         """Everything that follows from ``finished`` having reached a final status, in the
         caller's transaction: dependents, workflows, webhooks, and waiters told.
 
-        ``followed`` are the ids among them that may have followers (dependents, a workflow,
-        a webhook), when the caller knows (None: all of them).
+        ``followers`` says, for the items of ``finished`` something follows from, what
+        (``FOLLOWERS``); a caller whose statement could read it passes it, else it is read.
         """
         if not finished:
             return
-        followed = finished if followed is None else followed
-        canceled: list[int] = []
-        completed: list[int] = []
-        if followed:
-            now = timezone.now()
-            canceled = self.settle_dependents(followed, now)
-            completed = self.complete_workflows([*followed, *canceled], now)
-            self.queue_webhooks([*followed, *canceled])
+        if followers is None:
+            followers = self.followers_of(finished)
+        now = timezone.now()
+        parents = [pk for pk, (_, dependents, _) in followers.items() if dependents]
+        canceled = self.settle_dependents(parents, now) if parents else []
+        if canceled:
+            followers = {**followers, **self.followers_of(canceled)}
+        workflows = sorted({workflow for workflow, _, _ in followers.values() if workflow})
+        completed = self.complete_workflows(workflows, now) if workflows else []
+        webhooks = [pk for pk, (_, _, webhook) in followers.items() if webhook]
+        if webhooks:
+            self.queue_webhooks(webhooks)
         self.notify_finished(
             [*map(str, finished), *map(str, canceled), *(f"w{pk}" for pk in completed)]
         )
 
-    def complete_workflows(self, item_ids: Sequence[int], now: datetime) -> list[int]:
-        """Finish the workflows of ``item_ids`` that have nothing left to run; their ids."""
-        workflows = sorted(
-            set(
-                QueueItem.all_objects.using(self.using)
-                .filter(pk__in=list(item_ids), workflow__isnull=False)
-                .values_list("workflow_id", flat=True)
-            )
-        )
-        if not workflows:
-            return []
+    def followers_of(self, item_ids: Sequence[int]) -> dict[int, Followers]:
+        followers: dict[int, Followers] = {}
+        for part in chunks(item_ids):
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, {FOLLOWERS.format(row=ITEMS)} FROM {ITEMS} "
+                    f"WHERE id IN ({marks(part)})",
+                    list(part),
+                )
+                followers.update(followers_from(cursor.fetchall()))
+        return followers
+
+    def complete_workflows(self, workflows: Sequence[int], now: datetime) -> list[int]:
+        """Finish the ``workflows`` (ids, in order) that have nothing left to run; their ids."""
         if self.connection.vendor == "postgresql":
             with self.connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT id FROM {WORKFLOWS} WHERE id IN ({marks(workflows)}) "
                     "ORDER BY id FOR NO KEY UPDATE",
-                    workflows,
+                    list(workflows),
                 )
         stamp = self.adapt(now)
         completed: list[int] = []
@@ -132,6 +149,8 @@ class Settling:
         frontier = list(item_ids)
         now = timezone.now()
         while frontier:
+            links = ItemDependency.objects.using(self.using).filter(parent_id__in=frontier)
+            links.update(parent_status=None)  # the parents are unfinished again
             children = list(
                 items.filter(
                     parent_links__parent_id__in=frontier,

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem
-from .dependencies import FOLLOWED
+from .dependencies import FOLLOWERS, Followers, followers_from
 from .records import TransitionResult
 
 ITEMS = QueueItem._meta.db_table
@@ -132,7 +132,7 @@ class ItemTransitions:
         def adapt(self, value: Any) -> Any: ...
         def notify(self, queue_names: Iterable[str]) -> None: ...
         def settle_finished(
-            self, finished: Sequence[int], followed: Sequence[int] | None = None
+            self, finished: Sequence[int], followers: dict[int, Followers] | None = None
         ) -> None: ...
         def reopen_dependents(self, item_ids: Sequence[int]) -> list[int]: ...
 
@@ -173,13 +173,13 @@ class ItemTransitions:
         finished: list[int] = []
         with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, status, deleted_at IS NOT NULL, {FOLLOWED.format(row=ITEMS)} "
+                f"SELECT id, status, deleted_at IS NOT NULL, {FOLLOWERS.format(row=ITEMS)} "
                 f"FROM {ITEMS} WHERE id IN ({subquery})",
                 subquery_params,
             )
             rows = cursor.fetchall()
             before = {row[0]: (row[1], bool(row[2])) for row in rows}
-            followed = {row[0] for row in rows if row[3]}
+            followers = followers_from((row[0], *row[3:]) for row in rows)
             for rule in rules:
                 assignments, values = rule.assignments(now)
                 cursor.execute(
@@ -193,9 +193,12 @@ class ItemTransitions:
                     finished += sorted(item_id for item_id, _ in rows)
             if rules[0].wakes_runners:
                 self.notify(set(changed.values()))
-            self.settle_finished(finished, [pk for pk in finished if pk in followed])
-            if action == "requeue" and followed:
-                self.reopen_dependents(sorted(followed.intersection(changed)))
+            self.settle_finished(
+                finished, {pk: followers[pk] for pk in finished if pk in followers}
+            )
+            reopened = sorted(pk for pk in changed if pk in followers)
+            if action == "requeue" and reopened:
+                self.reopen_dependents(reopened)
         skipped = {
             item_id: rules[0].refusal(item_id, *state)
             for item_id, state in before.items()
