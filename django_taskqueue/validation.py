@@ -180,11 +180,14 @@ def check_timeout(value: Any, error: type[InvalidValue] = InvalidValue) -> float
     return check_seconds(value, "timeout_seconds", minimum=MIN_TIMEOUT_SECONDS, error=error)
 
 
-def parse_item_id(value: Any, error: type[InvalidValue] = InvalidValue) -> int:
-    """An item id from a URL, a search box or the command line: ASCII digits, 1 to 2**63-1."""
+def parse_item_id(
+    value: Any, error: type[InvalidValue] = InvalidValue, what: str = "An item id"
+) -> int:
+    """An item id from a URL, a search box or the command line: ASCII digits, 1 to 2**63-1.
+    Workflow ids follow the same rule (``what="A workflow id"``)."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         value = int(value)
-    return check_integer(value, "An item id", 1, MAX_ITEM_ID, error)
+    return check_integer(value, what, 1, MAX_ITEM_ID, error)
 
 
 # --------------------------------------------------------------------------- dates, durations

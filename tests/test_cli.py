@@ -156,10 +156,10 @@ def test_stats_prints_one_row_per_queue_with_every_status():
     finish(enqueue_by_alias("Noop", queue_name="emails"), "failed")
     lines = taskqueue("stats").splitlines()
     assert lines[0].split() == [
-        "QUEUE", "QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "PAUSED", "TOTAL"
+        "QUEUE", "WAITING", "QUEUED", "RUNNING", "SUCCESS", "FAILED", "CANCELED", "PAUSED", "TOTAL"
     ]  # fmt: skip
-    assert lines[1].split() == ["emails", "0", "0", "0", "1", "0", "0", "1"]
-    assert lines[2].split() == ["tests", "3", "0", "0", "0", "0", "0", "3"]
+    assert lines[1].split() == ["emails", "0", "0", "0", "0", "1", "0", "0", "1"]
+    assert lines[2].split() == ["tests", "0", "3", "0", "0", "0", "0", "0", "3"]
     only = taskqueue("stats", "--queue", "emails").splitlines()
     assert [line.split()[0] for line in only] == ["QUEUE", "emails"]
 

@@ -35,6 +35,12 @@ from django_taskqueue.management.schedule_commands import (
     add_schedule_subcommands,
 )
 from django_taskqueue.management.tables import last_line, table
+from django_taskqueue.management.workflow_commands import (
+    WorkflowSubcommands,
+    add_dependency_arguments,
+    add_workflow_subcommands,
+    dependency_options,
+)
 from django_taskqueue.models import QueueItem, QueueState, TaskDefinition
 from django_taskqueue.schedules.sync import sync_schedules
 from django_taskqueue.stats import queue_stats
@@ -45,10 +51,10 @@ MAX_LIST_LIMIT = 10_000
 UNCHANGED = object()  # an option not given, as opposed to "none"
 
 
-class Command(ScheduleSubcommands, BaseCommand):
+class Command(ScheduleSubcommands, WorkflowSubcommands, BaseCommand):
     help = (
         "Operate the task queue: enqueue, inspect, requeue, cancel, purge, sync, recover, "
-        "schedules."
+        "schedules, workflows."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -84,6 +90,7 @@ class Command(ScheduleSubcommands, BaseCommand):
         enqueue.add_argument(
             "--concurrency-key", help="The key per-key limits count by, e.g. customer:42."
         )
+        add_dependency_arguments(enqueue)
 
         limits = commands.add_parser(
             "queue-limits",
@@ -129,6 +136,7 @@ class Command(ScheduleSubcommands, BaseCommand):
         )
 
         add_schedule_subcommands(commands)
+        add_workflow_subcommands(commands)
         recover = commands.add_parser("recover", help="Requeue or fail items of dead runners.")
         recover.add_argument(
             "--unstuck-minutes",
@@ -160,6 +168,7 @@ class Command(ScheduleSubcommands, BaseCommand):
             unique_key=options["unique_key"],
             on_duplicate=options["on_duplicate"],
             concurrency_key=options["concurrency_key"],
+            **dependency_options(options),
         )
         self.stdout.write(str(item.pk))
 
