@@ -22,6 +22,7 @@ from .base import (
     QueueStore,
     outcome_row,
 )
+from .dependencies import FOLLOWERS, chunks, followers_from, marks
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
 from .uniqueness import UNIQUE_INSERT
@@ -75,7 +76,6 @@ SET status = CASE WHEN {_STOPPED} THEN 'canceled' ELSE %(status)s END,
     unique_claim = CASE WHEN (%(status)s IN ('success', 'failed', 'canceled') OR cancel_requested)
                         AND unique_scope <> 'period' THEN NULL ELSE unique_claim END
 WHERE id = %(item_id)s AND status = 'running' AND runner_id = %(runner_id)s
-RETURNING id, status
 """
 _FINAL = ("success", "failed", "canceled")
 _RECORD_ATTEMPT = f"""
@@ -164,13 +164,10 @@ class SqliteStore(QueueStore):
             return
         rows = [self._adapted(outcome_row(o.storable())) for o in outcomes]
         with transaction.atomic(using=self.using, savepoint=False):
+            self._take_write_lock()  # so the items read as held stay so until written
+            held = self._held_items([o.item_id for o in outcomes], runner_id)
             with self.connection.cursor() as cursor:
-                finished = []  # the items this batch finished (RETURNING: one at a time)
-                for row in rows:
-                    cursor.execute(_RECORD, _named(row, runner_id))
-                    finished += [
-                        item_id for item_id, status in cursor.fetchall() if status in _FINAL
-                    ]
+                cursor.executemany(_RECORD, [_named(r, runner_id) for r in rows])
                 cursor.executemany(
                     _RECORD_ATTEMPT,
                     [
@@ -179,7 +176,27 @@ class SqliteStore(QueueStore):
                         if r[11] != SNOOZED  # a snooze gives its attempt back: no row
                     ],
                 )
-            self.settle_finished(finished)
+            # What the batch finished: a final status, or a cancel asked while it ran.
+            finished = [
+                o.item_id
+                for o in outcomes
+                if o.item_id in held and (o.status in _FINAL or held[o.item_id][0])
+            ]
+            self.settle_finished(finished, followers_from((pk, *held[pk][1:]) for pk in finished))
+
+    def _held_items(self, item_ids: list[int], runner_id: str) -> dict[int, tuple[Any, ...]]:
+        """The items of ``item_ids`` the runner still holds, which its outcomes will be
+        written to: ``cancel_requested`` and their ``FOLLOWERS`` by id."""
+        held: dict[int, tuple[Any, ...]] = {}
+        for part in chunks(item_ids):
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, cancel_requested, {FOLLOWERS.format(row=ITEMS)} FROM {ITEMS} "
+                    f"WHERE id IN ({marks(part)}) AND status = 'running' AND runner_id = %s",
+                    [*part, runner_id],
+                )
+                held.update((row[0], row[1:]) for row in cursor.fetchall())
+        return held
 
     def _adapted(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(self.adapt(v) if isinstance(v, datetime) else v for v in row)
