@@ -35,7 +35,7 @@ from .validation import (
     resolve_run_at,
     validate_name,
 )
-from .webhooks.payloads import WEBHOOK_ALIAS
+from .webhooks.payloads import refuse_internal_alias
 from .webhooks.urls import check_webhook_url
 
 MAX_BATCH_SIZE = 100_000
@@ -251,13 +251,7 @@ def check_arguments(
     validate_name(alias, "alias")
     if not is_registered(alias):
         raise UnknownAlias(alias, registered_aliases())
-    if alias == WEBHOOK_ALIAS:
-        # Its items are signed and sent as they are: through a door, anyone allowed to enqueue
-        # could have any body signed with the webhook secret, and so forge webhooks.
-        raise InvalidParameters(
-            f"{alias!r} is enqueued by the queue itself, when an item with a webhook URL "
-            "finishes; it cannot be enqueued directly."
-        )
+    refuse_internal_alias(alias)
     if priority is not None:
         check_priority(priority)
     if queue_name is not None:

@@ -114,10 +114,14 @@ def test_the_documented_snippet_agrees_with_verify():
     assert answers == [True, False, False, False, False, False, False]
 
 
-def test_the_secret_is_webhook_secret_or_else_secret_key(settings):
+def test_the_secret_is_webhook_secret_or_else_a_key_derived_from_secret_key(settings):
     settings.SECRET_KEY = "the-project-secret"
     settings.TASKQUEUE = {**settings.TASKQUEUE, "WEBHOOK_SECRET": None}
-    assert webhook_secret() == b"the-project-secret"
+    derived = webhook_secret()
+    assert b"the-project-secret" not in derived and len(derived) == 64  # hex SHA-256
+    assert webhook_secret() == derived  # stable while SECRET_KEY is
+    settings.SECRET_KEY = "another-project-secret"
+    assert webhook_secret() != derived
     settings.TASKQUEUE = {**settings.TASKQUEUE, "WEBHOOK_SECRET": "for-webhooks"}
     assert webhook_secret() == b"for-webhooks"
 
@@ -235,3 +239,12 @@ def test_deliveries_cannot_be_enqueued_through_a_door():
         enqueue_by_alias(WEBHOOK_ALIAS, parameters)
     with pytest.raises(InvalidParameters, match="enqueued by the queue itself"):
         enqueue_many(WEBHOOK_ALIAS, [parameters])
+
+
+def test_a_schedule_cannot_fire_the_delivery_alias_either():
+    from django_taskqueue.schedules.checks import InvalidSchedule, check_schedule
+
+    with pytest.raises(
+        InvalidSchedule, match="alias: 'taskqueue.webhook' is enqueued by the queue"
+    ):
+        check_schedule({"name": "forge", "alias": "taskqueue.webhook", "interval_seconds": 60})

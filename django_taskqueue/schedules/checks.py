@@ -10,6 +10,7 @@ from ..exceptions import InvalidValue, UnknownAlias
 from ..jsonvalues import encode_parameters
 from ..registry import is_registered, registered_aliases
 from ..validation import check_integer, check_priority, validate_name
+from ..webhooks.payloads import refuse_internal_alias
 from .timing import MAX_INTERVAL_SECONDS, check_cron, check_timezone
 
 MAX_CATCH_UP = 10_000
@@ -67,6 +68,7 @@ def _alias(value: Any) -> str:
     validate_name(value, "alias")
     if not is_registered(value):
         raise UnknownAlias(value, registered_aliases())
+    refuse_internal_alias(value, InvalidValue)
     return str(value)
 
 

@@ -11,9 +11,22 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ..exceptions import InvalidParameters, InvalidValue
+
 # The alias of the built-in handler that delivers webhooks (``webhooks/delivery.py``).
 WEBHOOK_ALIAS = "taskqueue.webhook"
 MAX_OUTPUT_BYTES = 256 * 1024
+
+
+def refuse_internal_alias(alias: str, error: type[InvalidValue] = InvalidParameters) -> None:
+    """Deliveries are made by the queue alone. Their items are signed and sent as they are,
+    so through a door (enqueue, a schedule) anyone allowed to enqueue could have any body
+    signed with the webhook secret, and forge webhooks."""
+    if alias == WEBHOOK_ALIAS:
+        raise error(
+            f"{alias!r} is enqueued by the queue itself, when an item with a webhook URL "
+            "finishes; it cannot be enqueued directly."
+        )
 
 
 def webhook_payload(row: dict[str, Any]) -> dict[str, Any]:

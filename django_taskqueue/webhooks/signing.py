@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import time
 
-from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from ..conf import app_settings
 
@@ -24,11 +24,21 @@ SCHEME = "v1"
 DEFAULT_TOLERANCE_SECONDS = 300
 # Unix seconds have 10 digits until the year 2286; a longer "t" is not a time.
 MAX_STAMP_DIGITS = 12
+DERIVED_KEY_SALT = "django_taskqueue.webhooks"
 
 
 def webhook_secret() -> bytes:
-    """``TASKQUEUE["WEBHOOK_SECRET"]``, or ``SECRET_KEY`` when that is unset, read live."""
-    secret = app_settings.WEBHOOK_SECRET or settings.SECRET_KEY
+    """``TASKQUEUE["WEBHOOK_SECRET"]``, read live; unset, a key derived from ``SECRET_KEY``.
+
+    Derived, never ``SECRET_KEY`` itself: the key is handed to every receiver, and
+    ``SECRET_KEY`` must not leave the project. An HMAC cannot be undone, so knowing the
+    derived key tells nothing of ``SECRET_KEY``.
+    """
+    secret = app_settings.WEBHOOK_SECRET
+    if not secret:
+        return (
+            salted_hmac(DERIVED_KEY_SALT, "webhook-secret", algorithm="sha256").hexdigest().encode()
+        )
     return secret if isinstance(secret, bytes) else str(secret).encode()
 
 
