@@ -43,6 +43,11 @@ TASKQUEUE = {
         "BrokenImport": "tests.taskapp.missing_module.handler",
     },
     "DATABASE": os.environ.get("TASKQUEUE_TEST_DATABASE", "default"),
+    # Runner processes that deliver webhooks to a test's server on loopback get it from here.
+    "WEBHOOK_ALLOWED_HOSTS": [
+        host for host in os.environ.get("TASKQUEUE_TEST_WEBHOOK_HOSTS", "").split(",") if host
+    ],
+    "WEBHOOK_SECRET": "test-webhook-secret",
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 del BASE_DIR
