@@ -270,3 +270,10 @@ def test_a_real_runqueue_process_runs_django_tasks(tasks_backend, start_runner):
     wait_for(all_done, timeout=60)
     assert [r.return_value for r in results] == [0, 2, 4, 3], runner.output()
     assert all(r.status == TaskResultStatus.SUCCESSFUL for r in results)
+
+
+@needs_django_tasks
+def test_every_item_status_has_a_django_tasks_status():
+    from django_taskqueue.backends.tasks import STATUS
+
+    assert set(STATUS) == set(QueueItem.Status.values)

@@ -200,3 +200,22 @@ def test_wait_inside_a_transaction_is_refused():
 
     with pytest.raises(TaskQueueError, match="inside a transaction"), transaction.atomic():
         workflow.wait(timeout=1)
+
+
+def test_pruning_removes_finished_steps_and_then_the_empty_workflow():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_taskqueue.store import get_store
+
+    done = enqueue_workflow(chain(step("one"), step("two")))
+    pending = enqueue_workflow(step("later"))
+    drain()
+    Workflow.objects.filter(pk=done.pk).update(completed_at=timezone.now() - timedelta(days=40))
+    QueueItem.objects.filter(workflow=done).update(completed_at=timezone.now() - timedelta(days=40))
+    Workflow.objects.filter(pk=pending.pk).update(completed_at=timezone.now() - timedelta(days=40))
+    assert get_store().prune_finished(timezone.now() - timedelta(days=30)) == 2
+    assert not Workflow.objects.filter(pk=done.pk).exists()
+    assert not ItemDependency.objects.exists()
+    assert Workflow.objects.filter(pk=pending.pk).exists()  # its step is still kept

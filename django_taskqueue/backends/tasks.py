@@ -42,8 +42,10 @@ from .task_runs import load_task, run_task, signer
 if TYPE_CHECKING:
     from ..models import QueueItem, QueueItemAttempt
 
-# Item status to Django's; paused items are still waiting, canceled ones did not succeed.
+# Item status to Django's; items waiting for parents or paused are still to run, canceled
+# ones did not succeed.
 STATUS = {
+    "waiting": TaskResultStatus.READY,
     "queued": TaskResultStatus.READY,
     "paused": TaskResultStatus.READY,
     "running": TaskResultStatus.RUNNING,

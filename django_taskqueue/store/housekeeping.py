@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Case, F, When
 from django.utils import timezone
 
-from ..models import QueueItem, QueueItemAttempt
+from ..models import QueueItem, QueueItemAttempt, Workflow
 from .dependencies import Followers
 from .records import Failure
 
@@ -95,7 +95,11 @@ class Housekeeping:
         return {"requeued": len(retry), "failed": len(exhausted)}
 
     def prune_finished(self, cutoff: datetime) -> int:
-        """Delete items that finished before ``cutoff``, with their attempt history."""
+        """Delete items that finished before ``cutoff``, with their attempt history, their
+        dependency links and webhook deliveries; then the finished workflows left empty."""
         finished = QueueItem.all_objects.using(self.using).finished()
         _, per_model = finished.filter(completed_at__lt=cutoff).delete()
+        Workflow.objects.using(self.using).filter(
+            status__in=Workflow.FINISHED_STATUSES, completed_at__lt=cutoff, items__isnull=True
+        ).delete()
         return per_model.get(QueueItem._meta.label, 0)
