@@ -148,3 +148,39 @@ def test_a_bulk_requeue_of_10000_items_is_a_handful_of_statements():
     work = [sql for sql in sent if not sql.startswith(("SAVEPOINT", "RELEASE"))]
     assert len(work) <= 3, work
     print(f"10,000-item requeue: {len(sent)} statements ({len(work)} without savepoints)")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_action_that_loses_a_deadlock_is_tried_again(caplog):
+    """A runner settling a workflow and an operator canceling it may lock the same rows in
+    opposite orders; PostgreSQL then aborts one of them, and the operator's is retried."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row-lock deadlocks are PostgreSQL's; SQLite has one writer at a time")
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    first, second = enqueue_many("Noop", [{}, {}])
+    holds_second = threading.Event()
+
+    def other_session() -> None:
+        try:
+            with transaction.atomic(), connections["default"].cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '10s'")  # the action detects it
+                cursor.execute("UPDATE task_queue SET priority = 1 WHERE id = %s", [second])
+                holds_second.set()
+                time.sleep(0.5)  # the action has locked the first and waits for the second
+                cursor.execute("UPDATE task_queue SET priority = 1 WHERE id = %s", [first])
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_session)
+    thread.start()
+    holds_second.wait(10)
+    with caplog.at_level("INFO", logger="django_taskqueue"):
+        result = get_store().transition("cancel", QueueItem.objects.order_by("pk"))
+    thread.join(30)
+    assert set(result.changed) == {first, second}
+    assert "cancel lost a deadlock" in caplog.text
+    assert set(QueueItem.objects.values_list("status", "priority")) == {("canceled", 1)}

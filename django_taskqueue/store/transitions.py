@@ -6,11 +6,12 @@ makes an action safe against a runner claiming or finishing the same item at the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -20,6 +21,8 @@ from .dependencies import FOLLOWERS, Followers, followers_from
 from .records import TransitionResult
 
 ITEMS = QueueItem._meta.db_table
+DEADLOCK_TRIES = 3
+logger = logging.getLogger("django_taskqueue")
 
 _FINISHED = ("success", "failed", "canceled")
 
@@ -167,7 +170,30 @@ class ItemTransitions:
         """
         rules = TRANSITIONS[action]
         query = selection.using(self.using).order_by().values("pk").query
-        subquery, subquery_params = query.get_compiler(using=self.using).as_sql()
+        subquery, params = query.get_compiler(using=self.using).as_sql()
+        # Alone in its transaction, an action that lost a deadlock to a runner (both
+        # settling one workflow) is simply tried again; inside the caller's, it cannot be.
+        tries = 1 if self.connection.in_atomic_block else DEADLOCK_TRIES
+        for attempt in range(1, tries + 1):
+            try:
+                before, changed = self._apply_rules(action, subquery, params)
+                break
+            except OperationalError as exc:
+                if attempt == tries or not _is_deadlock(exc):
+                    raise
+                logger.info("%s lost a deadlock (%s); trying again", action, exc)
+        skipped = {
+            item_id: rules[0].refusal(item_id, *state)
+            for item_id, state in before.items()
+            if item_id not in changed
+        }
+        return TransitionResult(changed=changed, skipped=skipped)
+
+    def _apply_rules(
+        self, action: str, subquery: str, subquery_params: Sequence[Any]
+    ) -> tuple[dict[int, tuple[str, bool]], dict[int, str]]:
+        """The items selected as they were (status, deleted) and those changed (queue)."""
+        rules = TRANSITIONS[action]
         now = self.adapt(timezone.now())
         changed: dict[int, str] = {}
         finished: list[int] = []
@@ -199,9 +225,9 @@ class ItemTransitions:
             reopened = sorted(pk for pk in changed if pk in followers)
             if action == "requeue" and reopened:
                 self.reopen_dependents(reopened)
-        skipped = {
-            item_id: rules[0].refusal(item_id, *state)
-            for item_id, state in before.items()
-            if item_id not in changed
-        }
-        return TransitionResult(changed=changed, skipped=skipped)
+        return before, changed
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    """PostgreSQL's "deadlock detected" (SQLSTATE 40P01), which aborts one of the two."""
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
