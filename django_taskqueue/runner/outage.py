@@ -11,9 +11,11 @@ from typing import TypeVar
 from django.db import connections
 
 from ..store import OUTAGE_ERRORS
+from ..store.deadlocks import is_deadlock
 
 logger = logging.getLogger("django_taskqueue.runner")
 T = TypeVar("T")
+DEADLOCK_PAUSE_SECONDS = 0.05
 
 
 class OutageBackoff:
@@ -24,7 +26,12 @@ class OutageBackoff:
 
     def down(self, exc: Exception) -> None:
         """The database failed us: drop broken connections and wait, longer each time (up to
-        30 s), or until the runner is asked to stop."""
+        30 s), or until the runner is asked to stop. A lost deadlock is no outage: a moment's
+        pause, and the same connection tries again."""
+        if is_deadlock(exc):  # the database is there: it aborted this transaction, not us
+            logger.info("Lost a deadlock (%s); trying again", exc)
+            self._stopping.wait(DEADLOCK_PAUSE_SECONDS)
+            return
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import QueueItem
+from .deadlocks import is_deadlock
 from .dependencies import FOLLOWERS, Followers, followers_from
 from .records import TransitionResult
 
@@ -179,7 +180,7 @@ class ItemTransitions:
                 before, changed = self._apply_rules(action, subquery, params)
                 break
             except OperationalError as exc:
-                if attempt == tries or not _is_deadlock(exc):
+                if attempt == tries or not is_deadlock(exc):
                     raise
                 logger.info("%s lost a deadlock (%s); trying again", action, exc)
         skipped = {
@@ -227,7 +228,3 @@ class ItemTransitions:
                 self.reopen_dependents(reopened)
         return before, changed
 
-
-def _is_deadlock(exc: OperationalError) -> bool:
-    """PostgreSQL's "deadlock detected" (SQLSTATE 40P01), which aborts one of the two."""
-    return getattr(exc.__cause__, "sqlstate", None) == "40P01"

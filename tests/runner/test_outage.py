@@ -61,3 +61,20 @@ def wrapped_down(down):
             self._stopping.clear()
 
     return quick
+
+
+def test_a_lost_deadlock_is_retried_at_once_and_not_called_an_outage(caplog):
+    class DeadlockDetected(Exception):
+        sqlstate = "40P01"  # as psycopg's error carries it
+
+    calls = []
+
+    def action() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from DeadlockDetected()
+        return "done"
+
+    with caplog.at_level(logging.INFO, logger="django_taskqueue.runner"):
+        assert OutageBackoff("default", threading.Event()).retrying(action) == "done"
+    assert "Lost a deadlock" in caplog.text and "Database unavailable" not in caplog.text
