@@ -190,6 +190,12 @@ def parse_item_id(
     return check_integer(value, what, 1, MAX_ITEM_ID, error)
 
 
+def parse_item_ids(text: str, error: type[InvalidValue] = InvalidValue) -> list[int]:
+    """``3`` or ``3, 4``: item ids as a person types them (the CLI's ``--depends-on``, the
+    admin's enqueue form)."""
+    return [parse_item_id(part.strip(), error) for part in text.split(",")]
+
+
 # --------------------------------------------------------------------------- dates, durations
 
 

@@ -1,5 +1,5 @@
-"""The operations console: queue items, task definitions, schedules, the queues dashboard and
-runners.
+"""The operations console: queue items, task definitions, schedules, workflows, the queues
+dashboard and runners.
 
 Importing the package registers every ModelAdmin (Django's admin autodiscovery imports it).
 """
@@ -9,6 +9,7 @@ from .definitions import TaskDefinitionAdmin
 from .items import QueueItemAdmin
 from .runners import RunnerAdmin
 from .schedules import ScheduleAdmin
+from .workflows import WorkflowAdmin
 
 __all__ = [
     "QueueDashboardAdmin",
@@ -16,4 +17,5 @@ __all__ = [
     "RunnerAdmin",
     "ScheduleAdmin",
     "TaskDefinitionAdmin",
+    "WorkflowAdmin",
 ]

@@ -22,6 +22,7 @@ from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
 from ..jsonvalues import decode_json_text
 from ..models import QueueItem, TaskDefinition
+from ..validation import parse_item_ids
 from .display import STYLESHEET, breakable, exact_time_field
 from .filters import CheckedLookupsMixin, DeletedFilter
 
@@ -71,6 +72,28 @@ class EnqueueForm(forms.Form):
     delay_seconds = forms.FloatField(
         label=_("Delay (seconds)"), required=False, help_text=_("Empty: run now.")
     )
+    depends_on = forms.CharField(
+        label=_("Waits for (item ids)"),
+        required=False,
+        help_text=_("e.g. 3, 4: it runs once they have all succeeded. Empty: none."),
+    )
+    on_parent_failure = forms.TypedChoiceField(
+        label=_("If a parent does not succeed"),
+        choices=QueueItem.OnParentFailure.choices,
+        initial=QueueItem.OnParentFailure.CANCEL,
+        required=False,
+        empty_value=QueueItem.OnParentFailure.CANCEL,
+    )
+    webhook_url = forms.CharField(
+        label=_("Webhook URL"), required=False, help_text=_("Where its outcome is POSTed.")
+    )
+
+    def clean_depends_on(self) -> list[int]:
+        text = self.cleaned_data["depends_on"].strip()
+        try:
+            return parse_item_ids(text) if text else []
+        except InvalidValue as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
 
     def enqueue(self, alias: str) -> QueueItem | None:
         """Enqueue from the cleaned data; on a ``TaskQueueError`` record it as a form error."""
@@ -82,6 +105,9 @@ class EnqueueForm(forms.Form):
                 queue_name=data["queue_name"] or None,
                 priority=data["priority"],
                 delay=data["delay_seconds"],
+                depends_on=data["depends_on"],
+                on_parent_failure=data["on_parent_failure"],
+                webhook_url=data["webhook_url"],
             )
         except TaskQueueError as exc:
             self.add_error(None, str(exc))

@@ -79,8 +79,8 @@ class ItemColumnsMixin:
 
     @admin.display(description=_("waiting because"))
     def waiting_reason(self, item: QueueItem) -> str:
-        """Why a queued item is not running yet; nothing once it is next in line."""
-        if item.status != QueueItem.Status.QUEUED:
+        """Why a waiting or queued item is not running yet; nothing once it is next in line."""
+        if item.status not in (QueueItem.Status.WAITING, QueueItem.Status.QUEUED):
             return "–"
         return get_store().waiting_reasons([item]).get(item.pk) or str(_("next in line"))
 

@@ -29,6 +29,7 @@ from .filters import (
 )
 from .item_actions import ItemButtonsMixin, bulk_action
 from .item_columns import ItemColumnsMixin
+from .item_dependencies import DEPENDENCY_FIELDS, ItemDependenciesMixin, dependency_fieldset
 from .item_webhooks import REPORTED_ITEM_FIELDS, WEBHOOK_FIELDS, ItemWebhooksMixin, webhook_fieldset
 
 # What an operator may change, and only while the item waits: where and when it runs.
@@ -42,7 +43,12 @@ SCHEDULE_FIELDS = ("schedule_link", "scheduled_for_exact")
 
 @admin.register(QueueItem)
 class QueueItemAdmin(
-    ItemButtonsMixin, ItemColumnsMixin, ItemWebhooksMixin, CheckedLookupsMixin, admin.ModelAdmin
+    ItemButtonsMixin,
+    ItemColumnsMixin,
+    ItemDependenciesMixin,
+    ItemWebhooksMixin,
+    CheckedLookupsMixin,
+    admin.ModelAdmin,
 ):
     list_display = (
         "id",
@@ -129,6 +135,7 @@ class QueueItemAdmin(
             if name not in OPERATOR_EDITABLE_FIELDS
         )
         + SCHEDULE_FIELDS
+        + DEPENDENCY_FIELDS
         + WEBHOOK_FIELDS
         + REPORTED_ITEM_FIELDS
     )
@@ -184,6 +191,9 @@ class QueueItemAdmin(
             (title, options), *rest = fieldsets
             first, *others = options["fields"]
             fieldsets = [(title, {**options, "fields": (first, *SCHEDULE_FIELDS, *others)}), *rest]
+        dependencies = dependency_fieldset(obj)
+        if dependencies is not None:
+            fieldsets.insert(1, dependencies)  # after the status: where it stands in the graph
         webhook = webhook_fieldset(obj)
         if webhook is not None:
             fieldsets.append(webhook)

@@ -19,6 +19,7 @@ from django_taskqueue.validation import (
     DURATION_UNITS,
     parse_duration,
     parse_item_id,
+    parse_item_ids,
     validate_name,
 )
 
@@ -50,14 +51,7 @@ def duration_in(unit: str | None) -> Callable[[str], Any]:
 json_object = argument_type(lambda text: decode_json_text(text, "parameters"), "json_object")
 item_id = argument_type(parse_item_id)
 workflow_id = argument_type(lambda text: parse_item_id(text, what="A workflow id"), "workflow_id")
-
-
-def _item_ids(text: str) -> list[int]:
-    """``3`` or ``3,4``: the ids of an option that may also be repeated."""
-    return [parse_item_id(part.strip()) for part in text.split(",")]
-
-
-item_ids = argument_type(_item_ids, "item_ids")
+item_ids = argument_type(parse_item_ids)
 queue_name = argument_type(lambda text: validate_name(text, "queue name"), "queue_name")
 alias_name = argument_type(lambda text: validate_name(text, "alias"), "alias_name")
 
