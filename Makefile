@@ -31,6 +31,7 @@ test: venv lint
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 	DATABASE_URL=$(DEMO_URL) $(VENV)/bin/python manage.py makemigrations --check --dry-run
 
 test-sqlite: venv

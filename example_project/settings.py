@@ -74,6 +74,14 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 STATIC_URL = "static/"
+# The container image (Dockerfile) collects the admin's static files into STATIC_ROOT at build
+# time and lets WhiteNoise serve them from the WSGI process (the `deploy` extra installs it),
+# so no second web server is needed in front of gunicorn (docs/deployment.md).
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+if env.bool("SERVE_STATIC", default=False):
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+# Origins allowed to POST forms (the admin) when a TLS proxy stands in front: https://shop.example
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Emails land as files under var/sent-emails, so the demo needs no mail server.
@@ -92,6 +100,8 @@ DEFAULT_FROM_EMAIL = "shop@example.com"
 TASKQUEUE = {
     "DEFAULT_QUEUE": "default",
     "RETENTION_DAYS": 30,
+    # Probes and load balancers cannot send a token: compose.yaml turns this on for /health.
+    "API_HEALTH_PUBLIC": env.bool("TASKQUEUE_API_HEALTH_PUBLIC", default=False),
     # Fired by the runners themselves, once per fire time however many run; operators see
     # and edit them in the admin (docs/schedules.md).
     "SCHEDULES": {
