@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	@python="$$(scripts/find-python 3.12)" && "$$python" -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[postgres,crontab,api,schedules,dev,typecheck]"
+	$(VENV)/bin/pip install -q -e ".[postgres,crontab,api,schedules,otel,dev,typecheck]"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -44,7 +44,7 @@ test-postgres: venv
 $(VENV_DJ52)/.installed: pyproject.toml
 	@python="$$(scripts/find-python 3.11)" && "$$python" -m venv $(VENV_DJ52)
 	$(VENV_DJ52)/bin/pip install -q --upgrade pip
-	$(VENV_DJ52)/bin/pip install -q "Django>=5.2,<5.3" -e ".[postgres,crontab,api,schedules,dev]"
+	$(VENV_DJ52)/bin/pip install -q "Django>=5.2,<5.3" -e ".[postgres,crontab,api,schedules,otel,dev]"
 	touch $@
 
 test-django52: $(VENV_DJ52)/.installed

@@ -69,6 +69,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_TIMEOUT_SECONDS": 10.0,
     "WEBHOOK_MAX_RESPONSE_BYTES": 64 * 1024,
     "WEBHOOK_MAX_ATTEMPTS": 8,
+    # OpenTelemetry spans for enqueues and attempts (docs/tracing.md): on when the ``otel``
+    # extra is installed and a tracer provider is set; False turns them off regardless.
+    "TRACING": True,
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from . import tracing
 from .dependencies import attach_to_parents, check_depends_on, check_on_parent_failure
 from .exceptions import (
     DuplicateItem,
@@ -92,9 +93,11 @@ def enqueue_by_alias(
     store = get_store()
     now = timezone.now()
     arguments = (store, alias, parameters, encoded, queue_name, priority, when, now)
+    send = tracing.sending(store, alias=alias, queue_name=queue_name)
     if concurrency_key is None and not parents and not webhook_url:
-        return _store_one(*arguments, unique_key, on_duplicate)
-    with transaction.atomic(using=store.using):  # what goes with the row goes in with it
+        with send:
+            return _store_one(*arguments, unique_key, on_duplicate)
+    with transaction.atomic(using=store.using), send:  # what goes with the row goes in with it
         item = _store_one(*arguments, unique_key, on_duplicate)
         if item.duplicate:
             return item
@@ -206,7 +209,8 @@ def enqueue_many(
     raise_duplicate = check_on_duplicate(on_duplicate) == "raise"
     store = get_store()
     now = timezone.now()
-    with transaction.atomic(using=store.using):
+    send = tracing.sending(store, alias=alias, queue_name=queue_name, batch=True)
+    with transaction.atomic(using=store.using), send:
         ids = insert_rows(
             store,
             alias,

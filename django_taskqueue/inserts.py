@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from . import tracing
 from .exceptions import DuplicateItem, InactiveDefinition, TaskQueueError
 from .models import TaskDefinition
 from .store import QueueStore
@@ -97,6 +98,7 @@ def insert_unique_item(
             unique_key=key,
         )
         if row is not None:
+            tracing.inserted([row])
             return row, None
         # No row: a missing definition is created (an inactive one raises), then who holds it.
         TaskDefinition.objects.db_manager(store.using).for_alias(alias)
@@ -141,4 +143,5 @@ def insert_items(
         rows = insert()
     if rows is None:  # deactivated or deleted between the two statements
         raise InactiveDefinition(alias)
+    tracing.inserted(rows)
     return rows

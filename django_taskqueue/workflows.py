@@ -19,6 +19,7 @@ from typing import Any, Union
 from django.db import transaction
 from django.utils import timezone
 
+from . import tracing
 from .dependencies import check_on_parent_failure
 from .enqueue import check_arguments
 from .exceptions import InvalidParameters, TaskQueueError
@@ -183,7 +184,8 @@ def enqueue_workflow(description: Node, name: str | None = None) -> Workflow:
     steps = plan(description)
     store = get_store()
     now = timezone.now()
-    with transaction.atomic(using=store.using):
+    send = tracing.sending(store, alias=None, queue_name=None, batch=True)
+    with transaction.atomic(using=store.using), send:
         workflow = Workflow.objects.using(store.using).create(
             name=name or "", created_at=now, updated_at=now
         )

@@ -192,6 +192,10 @@ class QueueItem(models.Model):
     webhook_url = models.CharField(
         _("webhook URL"), max_length=2000, blank=True, default="", db_default="", editable=False
     )
+    # Tracing (docs/tracing.md): the W3C trace context of the span that enqueued it, as the
+    # carrier dict OpenTelemetry's propagator wrote ({"traceparent": ...}), so each attempt's
+    # span links to it. Written only while tracing is on; the enqueue INSERT leaves it NULL.
+    trace_context = models.JSONField(_("trace context"), null=True, blank=True, editable=False)
 
     objects = AliveManager.from_queryset(QueueItemQuerySet)()
     all_objects = QueueItemQuerySet.as_manager()

@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, reset_queries
 
+from .. import tracing
 from ..context import TaskContext
 from ..exceptions import TaskCanceled, TaskInterrupt, TaskTimeout
 from ..execution import DefinitionInfo, execute, failure_outcome
@@ -46,6 +48,7 @@ class Execution:
     thread_ident: int | None = None
     in_handler: bool = False
     settled: bool = False
+    span: Any = None  # the attempt's tracing span, ended by whoever settles it
 
 
 class WorkerPool:
@@ -180,12 +183,28 @@ class WorkerPool:
             connections.close_all()
 
     def _run_one(self, execution: Execution) -> None:
-        """Run one item and settle it, whatever happens, so this thread lives on.
+        """Run one item and settle it, inside its attempt's span when tracing is on."""
+        execution.thread_ident = threading.get_ident()
+        # The attempt's span starts, and becomes current, before ``in_handler`` is set: no
+        # interrupt aimed at the handler can land in a tracer's code.
+        if not execution.settled:
+            execution.span = tracing.start_attempt(execution.item, execution.definition.alias)
+        try:
+            with tracing.current(execution.span):
+                self._run_and_settle(execution)
+        finally:
+            if execution.span is not None:  # released at shutdown: nobody settled it
+                with self._lock:
+                    span, execution.span = execution.span, None
+                if span is not None:
+                    tracing.end_attempt(span, None)
+
+    def _run_and_settle(self, execution: Execution) -> None:
+        """Settle the item, whatever happens, so this thread lives on.
 
         ``execute`` turns everything a handler does into an outcome; this also covers the
         pool's own code around it. An error there fails the item with its traceback.
         """
-        execution.thread_ident = threading.get_ident()
         try:
             with self._lock:
                 if execution.settled:  # released at shutdown before we got to it
@@ -241,7 +260,10 @@ class WorkerPool:
             )
             # Under the lock: an item is never out of flight without its outcome in the buffer.
             self._on_settled(execution, outcome)
+            span, execution.span = execution.span, None
         log_attempt(execution.definition.alias, execution.item, outcome, duration)
+        if span is not None:
+            tracing.end_attempt(span, outcome)
         outcome.exception = None
 
     def _interrupt(self, execution: Execution, exc_type: type[BaseException]) -> None:

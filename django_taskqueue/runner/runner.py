@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.db import reset_queries, transaction
 from django.utils import timezone
 
+from .. import tracing
 from ..exceptions import InvalidValue
 from ..schedules.duty import REFRESH_SECONDS as SCHEDULES_REFRESH
 from ..schedules.duty import ScheduleDuty
@@ -186,6 +187,7 @@ class QueueRunner:
             with transaction.atomic(using=self.using):
                 batch, definitions = self._claim(queues, limit)
         del outcomes[:]  # written: nothing to put back
+        tracing.read_trace_contexts(self.store, batch)
         for item in batch:
             self._pool.submit(item, definitions[item.definition_id])
         return batch

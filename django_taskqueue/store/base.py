@@ -28,6 +28,7 @@ from .housekeeping import Housekeeping
 from .records import ClaimedItem, Outcome
 from .settling import Settling
 from .stats import QueueStatistics
+from .tracecontexts import TraceContexts
 from .transitions import ItemTransitions
 from .uniqueness import UniqueItems
 from .waiting import WaitingReasons
@@ -110,6 +111,7 @@ class QueueStore(
     WaitingReasons,
     Dependencies,
     Settling,
+    TraceContexts,
 ):
     """Every statement the queue sends to one database alias."""
 

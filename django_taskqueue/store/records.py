@@ -37,6 +37,8 @@ class ClaimedItem:
     # When the claim took it: the attempt's start, as ``started_at`` on the item and on its
     # attempt row, so a result reads the same while running and once finished.
     started_at: datetime
+    # The carrier of the span that enqueued it, read after the claim while tracing is on.
+    trace_context: Any = None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...], started_at: datetime) -> ClaimedItem:
