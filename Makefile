@@ -4,11 +4,13 @@
 VENV        ?= .venv
 VENV_DJ52   ?= .venv-django52
 PG_URL      ?= postgres://postgres@127.0.0.1:5432/test
+PGBOUNCER_URL ?= postgres://postgres@127.0.0.1:6432/test
+PGBOUNCER_ADMIN_URL ?= postgres://postgres@127.0.0.1:6432/pgbouncer
 SQLITE_URL  ?= sqlite:///$(CURDIR)/var/test.sqlite3
 DEMO_URL    ?= sqlite:///$(CURDIR)/var/demo.sqlite3
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-sqlite test-postgres test-django52 lint venv clean
+.PHONY: demo test test-sqlite test-postgres test-pgbouncer test-django52 lint venv clean
 
 $(VENV)/.installed: pyproject.toml
 	@python="$$(scripts/find-python 3.12)" && "$$python" -m venv $(VENV)
@@ -26,7 +28,7 @@ demo: venv
 ## The whole suite: lint, migrations check, then every test on SQLite and on PostgreSQL.
 test: venv lint
 	scripts/ensure-services
-	$(MAKE) -k test-sqlite test-postgres
+	$(MAKE) -k test-sqlite test-postgres test-pgbouncer
 
 lint: venv
 	$(VENV)/bin/ruff check .
@@ -39,6 +41,14 @@ test-sqlite: venv
 
 test-postgres: venv
 	DATABASE_URL=$(PG_URL) TASKQUEUE_REQUIRE_POSTGRES=1 $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+## The runner-process, fault and pooler tests again, through PgBouncer in transaction mode
+## (scripts/start-pgbouncer), LISTEN straight to the server.
+test-pgbouncer: venv
+	scripts/start-pgbouncer
+	DATABASE_URL=$(PGBOUNCER_URL) LISTEN_DATABASE_URL=$(PG_URL) TASKQUEUE_REQUIRE_POSTGRES=1 \
+	TASKQUEUE_TEST_PGBOUNCER_ADMIN=$(PGBOUNCER_ADMIN_URL) \
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/integration tests/faults tests/test_pgbouncer.py
 
 ## Django 5.2 LTS on Python 3.11, SQLite.
 $(VENV_DJ52)/.installed: pyproject.toml

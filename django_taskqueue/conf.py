@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     # PostgreSQL only: wake idle runners with LISTEN/NOTIFY. Turn off behind PgBouncer in
     # transaction mode, where LISTEN does not work; runners then poll.
     "USE_LISTEN_NOTIFY": True,
+    # PostgreSQL behind a pooler in transaction mode: a database alias that connects straight
+    # to the server, used only for the LISTEN connections of runners and wait(); NOTIFY still
+    # goes through the pooler with each transaction (docs/runners.md#pgbouncer).
+    "LISTEN_DATABASE": None,
     # Finished items older than this many days are removed by ``prune_finished_items``.
     "RETENTION_DAYS": 30,
     # HTTP API: bearer JWT (HS256) secret, defaulting to SECRET_KEY, and token lifetime.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -108,6 +109,8 @@ class RunnerProcess:
 def runner_env() -> dict[str, str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     env["DATABASE_URL"] = database_url()
+    if "listen" in connections:  # through PgBouncer: LISTEN straight to the server
+        env["LISTEN_DATABASE_URL"] = database_url("listen")
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONFAULTHANDLER"] = "1"  # SIGABRT from RunnerProcess.wait dumps every thread
     return env
@@ -129,6 +132,25 @@ def start_runner(
     yield start
     for process in started:
         process.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pooler_lets_go_of_the_test_database(django_db_setup: object) -> Iterator[None]:
+    """Through PgBouncer, its idle server connections to the test database would keep
+    Django from dropping it: they are closed (KILL, then RESUME) before the teardown."""
+    yield
+    admin = os.environ.get("TASKQUEUE_TEST_PGBOUNCER_ADMIN")
+    if not admin:
+        return
+    import psycopg
+
+    names = {str(connections[alias].settings_dict["NAME"]) for alias in connections}
+    connections.close_all()
+    with psycopg.connect(admin, autocommit=True) as console:
+        for name in sorted(names):
+            for command in ("KILL", "RESUME"):
+                with contextlib.suppress(psycopg.Error):  # a database it never pooled
+                    console.execute(f"{command} {name}", prepare=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -33,6 +33,12 @@ else:
     # One test database per pytest process, so parallel runs never collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_django_taskqueue_{os.getpid()}"}
     DATABASES["queue"]["TEST"] = {"NAME": f"test_django_taskqueue_queue_{os.getpid()}"}
+# Through PgBouncer (make test-pgbouncer), LISTEN goes straight to the server.
+if os.environ.get("LISTEN_DATABASE_URL"):
+    DATABASES["listen"] = {
+        **environ.Env.db_url_config(os.environ["LISTEN_DATABASE_URL"]),
+        "TEST": {"MIRROR": "default"},
+    }
 DATABASE_ROUTERS = ["tests.routers.EverywhereInTestsRouter"]
 
 TASKQUEUE = {
@@ -48,6 +54,8 @@ TASKQUEUE = {
         host for host in os.environ.get("TASKQUEUE_TEST_WEBHOOK_HOSTS", "").split(",") if host
     ],
     "WEBHOOK_SECRET": "test-webhook-secret",
+    "LISTEN_DATABASE": "listen" if os.environ.get("LISTEN_DATABASE_URL") else None,
+    "USE_LISTEN_NOTIFY": os.environ.get("TASKQUEUE_TEST_LISTEN_NOTIFY", "1") == "1",
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 del BASE_DIR

@@ -141,8 +141,10 @@ _LIBPQ_KEYS = (
 
 
 def listen_conninfo(using: str) -> dict[str, Any]:
-    """Connection parameters for a dedicated ``LISTEN`` connection to ``using``'s server."""
-    params = connections[using].get_connection_params()
+    """Connection parameters for a dedicated ``LISTEN`` connection to ``using``'s server:
+    through ``TASKQUEUE["LISTEN_DATABASE"]`` when set, since a pooler in transaction mode
+    hands the session on after each statement and its notifications with it."""
+    params = connections[app_settings.LISTEN_DATABASE or using].get_connection_params()
     return {key: params[key] for key in _LIBPQ_KEYS if params.get(key) is not None}
 
 

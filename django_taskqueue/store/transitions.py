@@ -227,4 +227,3 @@ class ItemTransitions:
             if action == "requeue" and reopened:
                 self.reopen_dependents(reopened)
         return before, changed
-

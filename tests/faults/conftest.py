@@ -26,6 +26,8 @@ SCALE = float(os.environ.get("TASKQUEUE_FAULT_SCALE", "1"))
 # Restarting the server disturbs every other test using it, so only the full run asks for it.
 RESTART_POSTGRES = os.environ.get("TASKQUEUE_FAULT_RESTART_POSTGRES") == "1"
 REPORT_PATH = os.environ.get("TASKQUEUE_FAULT_REPORT")
+# make test-pgbouncer: every connection but LISTEN goes through PgBouncer in transaction mode.
+THROUGH_POOLER = bool(os.environ.get("TASKQUEUE_TEST_PGBOUNCER_ADMIN"))
 
 # Every runner in these tests: fast polling, quick recovery of items of dead runners.
 RUNNER_ARGS = ("faults", "--interval", "0.1", "--unstuck-minutes", "0.05")
@@ -69,7 +71,25 @@ def wait_drained(timeout: float, queue: str = "faults", during: Callable[[], Non
 
 
 def database_sessions() -> int:
-    """Sessions open on the test database: PostgreSQL backends, or SQLite file descriptors."""
+    """Sessions open on the test database: PostgreSQL backends, or SQLite file descriptors.
+
+    Through PgBouncer the server backends are the pooler's, so its clients are counted
+    instead, and the backends that connect straight to the server (LISTEN) beside them.
+    """
+    if THROUGH_POOLER:
+        import psycopg
+
+        name = connection.settings_dict["NAME"]
+        admin = os.environ["TASKQUEUE_TEST_PGBOUNCER_ADMIN"]
+        with psycopg.connect(admin, autocommit=True) as console:
+            clients = console.execute("SHOW CLIENTS", prepare=False).fetchall()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query LIKE 'LISTEN%%'"
+            )
+            listening = cursor.fetchone()[0]
+        return sum(1 for row in clients if row[2] == name) + listening
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(

@@ -68,4 +68,4 @@ def test_a_schedule_fires_once_per_second_through_a_kill_and_an_outage(run_fault
     )
     assert duplicates == 0
     assert missing == []
-    assert len(expected) >= 7
+    assert len(expected) >= 6  # 7 s of sleeps, less the last second, whatever the start-up
