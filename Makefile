@@ -4,8 +4,8 @@
 VENV        ?= .venv
 VENV_DJ52   ?= .venv-django52
 PG_URL      ?= postgres://postgres@127.0.0.1:5432/test
-PGBOUNCER_URL ?= postgres://postgres@127.0.0.1:6432/test
-PGBOUNCER_ADMIN_URL ?= postgres://postgres@127.0.0.1:6432/pgbouncer
+PGBOUNCER_URL ?= postgres://postgres@127.0.0.1:6543/test
+PGBOUNCER_ADMIN_URL ?= postgres://postgres@127.0.0.1:6543/pgbouncer
 SQLITE_URL  ?= sqlite:///$(CURDIR)/var/test.sqlite3
 DEMO_URL    ?= sqlite:///$(CURDIR)/var/demo.sqlite3
 PYTEST_ARGS ?=

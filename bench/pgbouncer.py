@@ -2,7 +2,7 @@
 
     python bench/pgbouncer.py [--samples 30] [--items 10000] [--json out.json]
 
-Needs PostgreSQL on 127.0.0.1:5432 and PgBouncer in transaction mode on 127.0.0.1:6432
+Needs PostgreSQL on 127.0.0.1:5432 and PgBouncer in transaction mode on 127.0.0.1:6543
 (``scripts/start-pgbouncer``). One real ``runqueue`` process per mode, on a database of its
 own created afresh. The modes:
 
@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 from bench.flow_scenarios import clean, runners, setup, stop, wait_done  # noqa: E402
 
 DIRECT = "postgres://postgres@127.0.0.1:5432/bench_pgbouncer"
-POOLED = "postgres://postgres@127.0.0.1:6432/bench_pgbouncer"
+POOLED = "postgres://postgres@127.0.0.1:6543/bench_pgbouncer"
 MODES: dict[str, dict[str, str]] = {
     "direct": {"DATABASE_URL": DIRECT},
     "pooled_listen": {"DATABASE_URL": POOLED, "LISTEN_DATABASE_URL": DIRECT},
@@ -86,7 +86,7 @@ def measure(mode: str, samples: int, items: int) -> dict[str, Any]:
     os.environ.update(MODES[mode])
     # This process enqueues the way the mode says too: its NOTIFY goes through the pooler.
     connection.close()
-    connection.settings_dict["PORT"] = 5432 if mode == "direct" else 6432
+    connection.settings_dict["PORT"] = 5432 if mode == "direct" else 6543
     interval = INTERVALS.get(mode, "5")
     clean()
     processes = runners(1, "--interval", interval)

@@ -1,7 +1,7 @@
 """Through PgBouncer in transaction pooling mode: every door and the runners, no session state.
 
 These run in ``make test-pgbouncer`` (part of ``make test``), where the test database is
-reached through PgBouncer on 127.0.0.1:6432 and ``TASKQUEUE["LISTEN_DATABASE"]`` connects
+reached through PgBouncer on 127.0.0.1:6543 and ``TASKQUEUE["LISTEN_DATABASE"]`` connects
 straight to PostgreSQL for ``LISTEN``. In the other passes there is no pooler to go through.
 """
 
