@@ -84,7 +84,7 @@ def apply_action(
 
 def cancel_workflow(workflow: Workflow, *, actor: audit.Actor | None = None) -> ActionReport:
     """``Workflow.cancel`` (every unfinished item), noted in the workflow's History."""
-    report = workflow.cancel()
+    report = workflow.cancel(actor=actor)
     audit.record(actor, Workflow, [(workflow.pk, str(workflow))], f"Canceled: {report.summary()}")
     return report
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -174,7 +175,12 @@ def test_cancel_workflow_cancels_its_steps_and_is_in_the_history(admin_client):
     workflow.refresh_from_db()
     assert workflow.status == "canceled"
     assert set(workflow.items.values_list("status", flat=True)) == {"canceled"}
-    entry = LogEntry.objects.get(object_id=str(workflow.pk))
+    entry = LogEntry.objects.get(
+        object_id=str(workflow.pk), content_type=ContentType.objects.get_for_model(Workflow)
+    )
+    items = ContentType.objects.get_for_model(QueueItem)
+    for item_id in workflow.items.values_list("pk", flat=True):  # and each step's History
+        assert LogEntry.objects.filter(object_id=str(item_id), content_type=items).exists()
     assert "via admin" in entry.change_message
     # Finished now: no button, and a forged post says why and changes nothing.
     assert "Cancel workflow" not in response.content.decode()

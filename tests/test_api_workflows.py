@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -265,7 +266,12 @@ def test_cancel_cancels_every_unfinished_step_and_is_noted_in_the_history(api):
     assert body["status"] == "canceled" and body["completed_at"] is not None
     assert body["counts"]["canceled"] == 3
     assert {item["status"] for item in body["items"]} == {"canceled"}
-    entry = LogEntry.objects.get(object_id=str(workflow.pk))
+    entry = LogEntry.objects.get(
+        object_id=str(workflow.pk), content_type=ContentType.objects.get_for_model(Workflow)
+    )
+    items = ContentType.objects.get_for_model(QueueItem)
+    for item_id in workflow.items.values_list("pk", flat=True):  # and each step's History
+        assert LogEntry.objects.filter(object_id=str(item_id), content_type=items).exists()
     assert "3 item(s) changed" in entry.change_message and "via api" in entry.change_message
     error = assert_error(post(api, f"/workflows/{workflow.pk}/cancel"), 409, "invalid_transition")
     assert "canceled" in error["message"]

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from ..actions import ActionReport
+    from ..audit import Actor
 
 
 class StatusCounts(dict[str, int]):
@@ -77,13 +78,16 @@ class Workflow(models.Model):
         counts.update(dict(rows))
         return counts
 
-    def cancel(self) -> ActionReport:
-        """Cancel every unfinished item: waiting ones at once, running ones at their runner."""
+    def cancel(self, actor: Actor | None = None) -> ActionReport:
+        """Cancel every unfinished item: waiting ones at once, running ones at their runner.
+        With an ``actor`` (a user), each item's History says who did it."""
         from ..actions import apply_action
         from .items import QueueItem
 
         unfinished = QueueItem.all_objects.using(self._state.db).filter(workflow=self)
-        report = apply_action("cancel", unfinished.exclude(status__in=QueueItem.FINISHED_STATUSES))
+        report = apply_action(
+            "cancel", unfinished.exclude(status__in=QueueItem.FINISHED_STATUSES), actor=actor
+        )
         self.refresh_from_db()
         return report
 
