@@ -11,6 +11,7 @@ from django.db import connections, router
 
 from .conf import JWT_ALGORITHMS, app_settings
 from .exceptions import InvalidValue
+from .retention import check_retention
 from .schedules.sync import declared_schedules
 from .validation import (
     check_integer,
@@ -82,6 +83,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         "HEALTH_MAX_WAIT_SECONDS": lambda v: check_seconds(v, "the wait"),
         "SCHEDULE_MISFIRE_GRACE_SECONDS": lambda v: check_seconds(v, "the grace"),
         "SCHEDULES": lambda v: declared_schedules(),
+        "RETENTION": check_retention,
+        "PRUNE_BATCH_SIZE": lambda v: check_integer(v, "the batch size", 1, 100_000),
+        "PRUNE_INTERVAL_SECONDS": lambda v: check_seconds(v, "the interval"),
     }
     errors: list[checks.CheckMessage] = []
     for name, rule in rules.items():

@@ -44,8 +44,14 @@ DEFAULTS: dict[str, Any] = {
     # to the server, used only for the LISTEN connections of runners and wait(); NOTIFY still
     # goes through the pooler with each transaction (docs/runners.md#pgbouncer).
     "LISTEN_DATABASE": None,
-    # Finished items older than this many days are removed by ``prune_finished_items``.
+    # Finished items older than this many days are removed by the runners and by
+    # ``prune_finished_items``; RETENTION sets it per status (docs/settings.md#retention).
     "RETENTION_DAYS": 30,
+    "RETENTION": None,
+    # Pruning deletes this many items per transaction, and runners prune every so often
+    # (0: runners leave it to ``taskqueue prune`` or cron).
+    "PRUNE_BATCH_SIZE": 1000,
+    "PRUNE_INTERVAL_SECONDS": 60,
     # HTTP API: bearer JWT (HS256) secret, defaulting to SECRET_KEY, and token lifetime.
     "API_JWT_SECRET": None,
     # HTTP API: the one signing algorithm tokens must use (HS256, HS384 or HS512).

@@ -56,6 +56,7 @@ TASKQUEUE = {
     "WEBHOOK_SECRET": "test-webhook-secret",
     "LISTEN_DATABASE": "listen" if os.environ.get("LISTEN_DATABASE_URL") else None,
     "USE_LISTEN_NOTIFY": os.environ.get("TASKQUEUE_TEST_LISTEN_NOTIFY", "1") == "1",
+    "PRUNE_INTERVAL_SECONDS": 60 if os.environ.get("TASKQUEUE_TEST_PRUNE", "1") == "1" else 0,
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 del BASE_DIR

@@ -253,7 +253,9 @@ class TestPurge:
         QueueItem.objects.filter(pk=old_but_queued.pk).update(
             created_at=timezone.now() - timedelta(days=60)
         )
-        assert taskqueue("purge", "--older-than", "30d").strip() == "Deleted 1 finished item(s)."
+        assert taskqueue("purge", "--older-than", "30d").strip() == (
+            "Deleted 1 finished item(s) (1 success, 0 failed, 0 canceled)."
+        )
         assert set(QueueItem.objects.values_list("pk", flat=True)) == {
             recent.pk,
             old_but_queued.pk,
@@ -269,7 +271,9 @@ class TestPurge:
     def test_default_is_the_retention_setting(self):
         item = enqueue_by_alias("Noop")
         finish(item, "success", days_ago=29)  # RETENTION_DAYS is 30
-        assert taskqueue("purge").strip() == "Deleted 0 finished item(s)."
+        assert taskqueue("purge").strip() == (
+            "Deleted 0 finished item(s) (0 success, 0 failed, 0 canceled)."
+        )
 
     @pytest.mark.parametrize("age", ["30", "30x", "d", "1.d"])
     def test_bad_durations(self, age):

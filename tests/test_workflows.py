@@ -207,7 +207,7 @@ def test_pruning_removes_finished_steps_and_then_the_empty_workflow():
 
     from django.utils import timezone
 
-    from django_taskqueue.store import get_store
+    from django_taskqueue.maintenance import prune_finished_items
 
     done = enqueue_workflow(chain(step("one"), step("two")))
     pending = enqueue_workflow(step("later"))
@@ -215,7 +215,7 @@ def test_pruning_removes_finished_steps_and_then_the_empty_workflow():
     Workflow.objects.filter(pk=done.pk).update(completed_at=timezone.now() - timedelta(days=40))
     QueueItem.objects.filter(workflow=done).update(completed_at=timezone.now() - timedelta(days=40))
     Workflow.objects.filter(pk=pending.pk).update(completed_at=timezone.now() - timedelta(days=40))
-    assert get_store().prune_finished(timezone.now() - timedelta(days=30)) == 2
+    assert prune_finished_items(older_than_days=30) == 2
     assert not Workflow.objects.filter(pk=done.pk).exists()
     assert not ItemDependency.objects.exists()
     assert Workflow.objects.filter(pk=pending.pk).exists()  # its step is still kept

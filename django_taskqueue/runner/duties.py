@@ -1,8 +1,8 @@
 """Periodic duties of a runner, each with its own interval.
 
 Heartbeat, pause refresh, cancel checks, recovery of dead runners' items and the definition
-cache each run on their own clock, and so does firing schedules (which says when the next
-fire time is, to run again then).
+cache each run on their own clock, and so do firing schedules (which says when the next
+fire time is, to run again then) and pruning finished items past their retention.
 """
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from ..schedules.duty import REFRESH_SECONDS as SCHEDULES_REFRESH
+from ..schedules.duty import ScheduleDuty
+from .pruning import PruneDuty
 
 
 @dataclass
@@ -40,3 +44,13 @@ class Duties:
         if not self.duties:
             return float("inf")
         return max(min(duty.next_at for duty in self.duties) - time.monotonic(), 0.0)
+
+
+def housekeeping_duties(using: str, schedules: ScheduleDuty | None) -> list[Duty]:
+    """The duties on the queue's data as a whole: firing schedules (unless this runner does
+    not), pruning (unless ``PRUNE_INTERVAL_SECONDS`` is 0)."""
+    duties = [Duty("schedules", SCHEDULES_REFRESH, schedules)] if schedules else []
+    prune_every = PruneDuty.interval()
+    if prune_every:
+        duties.append(Duty("pruning", prune_every, PruneDuty(using)))
+    return duties

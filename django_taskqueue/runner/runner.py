@@ -23,12 +23,11 @@ from django.utils import timezone
 
 from .. import tracing
 from ..exceptions import InvalidValue
-from ..schedules.duty import REFRESH_SECONDS as SCHEDULES_REFRESH
 from ..schedules.duty import ScheduleDuty
 from ..store import OUTAGE_ERRORS, ClaimedItem, Outcome, get_store
 from ..validation import validate_name
 from .definitions import REFRESH_SECONDS, DefinitionCache
-from .duties import Duties, Duty
+from .duties import Duties, Duty, housekeeping_duties
 from .options import RunnerOptions
 from .outage import OutageBackoff
 from .outcomes import OutcomeBuffer
@@ -95,7 +94,7 @@ class QueueRunner:
             Duty("recovery", beat, self._recover),
             # Never more often than the heartbeat: an idle runner wakes for nothing else.
             Duty("definition refresh", max(REFRESH_SECONDS, beat), self._definitions.refresh),
-            *([Duty("schedules", SCHEDULES_REFRESH, self._schedules)] if self._schedules else []),
+            *housekeeping_duties(self.using, self._schedules),
         )
 
     # ------------------------------------------------------------------ public

@@ -94,12 +94,31 @@ class Housekeeping:
         )
         return {"requeued": len(retry), "failed": len(exhausted)}
 
-    def prune_finished(self, cutoff: datetime) -> int:
-        """Delete items that finished before ``cutoff``, with their attempt history, their
-        dependency links and webhook deliveries; then the finished workflows left empty."""
-        finished = QueueItem.all_objects.using(self.using).finished()
-        _, per_model = finished.filter(completed_at__lt=cutoff).delete()
-        Workflow.objects.using(self.using).filter(
-            status__in=Workflow.FINISHED_STATUSES, completed_at__lt=cutoff, items__isnull=True
-        ).delete()
+    def prune_batch(self, status: str, cutoff: datetime, size: int) -> int:
+        """Delete up to ``size`` items of ``status`` that finished before ``cutoff``, the
+        longest finished first, with their attempts, dependency links and webhook deliveries;
+        how many. One short transaction, so pruning a table of millions never holds locks
+        (or a snapshot) for long; on PostgreSQL, rows another runner is pruning are skipped."""
+        finished = QueueItem.all_objects.using(self.using).filter(
+            status=status, completed_at__lt=cutoff
+        )
+        with transaction.atomic(using=self.using):
+            doomed = finished.order_by("completed_at").select_for_update(skip_locked=True)
+            ids = list(doomed.values_list("pk", flat=True)[:size])
+            if not ids:
+                return 0
+            _, per_model = QueueItem.all_objects.using(self.using).filter(pk__in=ids).delete()
         return per_model.get(QueueItem._meta.label, 0)
+
+    def prune_empty_workflows(self, cutoff: datetime) -> int:
+        """Delete the finished workflows of before ``cutoff`` that have no step left."""
+        _, per_model = (
+            Workflow.objects.using(self.using)
+            .filter(
+                status__in=Workflow.FINISHED_STATUSES,
+                completed_at__lt=cutoff,
+                items__isnull=True,
+            )
+            .delete()
+        )
+        return per_model.get(Workflow._meta.label, 0)

@@ -8,7 +8,6 @@ never a traceback.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -20,7 +19,7 @@ from django_taskqueue.conf import app_settings
 from django_taskqueue.definitions import sync_definitions
 from django_taskqueue.enqueue import enqueue_by_alias
 from django_taskqueue.exceptions import TaskQueueError
-from django_taskqueue.maintenance import prune_finished_items, recover_stuck_items
+from django_taskqueue.maintenance import recover_stuck_items
 from django_taskqueue.management.arguments import (
     alias_name,
     concurrency_limit,
@@ -30,6 +29,7 @@ from django_taskqueue.management.arguments import (
     queue_name,
     rate_limit,
 )
+from django_taskqueue.management.prune_commands import PruneSubcommands, add_prune_subcommands
 from django_taskqueue.management.schedule_commands import (
     ScheduleSubcommands,
     add_schedule_subcommands,
@@ -51,7 +51,7 @@ MAX_LIST_LIMIT = 10_000
 UNCHANGED = object()  # an option not given, as opposed to "none"
 
 
-class Command(ScheduleSubcommands, WorkflowSubcommands, BaseCommand):
+class Command(ScheduleSubcommands, WorkflowSubcommands, PruneSubcommands, BaseCommand):
     help = (
         "Operate the task queue: enqueue, inspect, requeue, cancel, purge, sync, recover, "
         "schedules, workflows."
@@ -119,12 +119,7 @@ class Command(ScheduleSubcommands, WorkflowSubcommands, BaseCommand):
             sub.add_argument("ids", nargs="*", type=item_id, metavar="ID")
             self._add_filters(sub)
 
-        purge = commands.add_parser("purge", help="Delete items that finished long ago.")
-        purge.add_argument(
-            "--older-than",
-            type=duration_in(None),
-            help="e.g. 30d, 12h, 90m; a unit is required (default: RETENTION_DAYS).",
-        )
+        add_prune_subcommands(commands)
 
         sync = commands.add_parser(
             "sync", help="Definitions from handlers, schedules from TASKQUEUE['SCHEDULES']."
@@ -243,11 +238,6 @@ class Command(ScheduleSubcommands, WorkflowSubcommands, BaseCommand):
             return
         report = apply_action(action, items, actor=command_line_actor())
         self.stdout.write(report.summary())
-
-    def handle_purge(self, options: dict[str, Any]) -> None:
-        age = options["older_than"]
-        deleted = prune_finished_items(None if age is None else age / timedelta(days=1))
-        self.stdout.write(f"Deleted {deleted} finished item(s).")
 
     def handle_sync(self, options: dict[str, Any]) -> None:
         self.stdout.write(sync_definitions(reset=options["reset"]).summary())
