@@ -17,6 +17,7 @@ from django.utils import timezone
 from ..conf import app_settings
 from ..registry import all_specs
 from ..store import QueueStore
+from ..webhooks.payloads import WEBHOOK_ALIAS
 
 logger = logging.getLogger("django_taskqueue.runner")
 
@@ -63,6 +64,8 @@ def warn_about_queues(store: QueueStore, queues: Sequence[str]) -> None:
         (queue, alias)
         for alias, queue in sends_to.items()
         if alias in handlers and queue not in served
+        # The built-in delivery handler is everyone's: it counts once webhooks are in use.
+        and (alias != WEBHOOK_ALIAS or alias in defined)
     )
     if unserved:
         logger.warning(
