@@ -7,9 +7,11 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.test import override_settings
 
-from django_taskqueue import enqueue_by_alias
+from django_taskqueue import enqueue_by_alias, enqueue_many
 from django_taskqueue.api import tokens as jwt
 from django_taskqueue.api.auth import mint_token, token_secret
 from django_taskqueue.models import QueueItem, Schedule, Workflow
@@ -173,3 +175,33 @@ def test_endpoints_every_tenant_shares_refuse_a_tenant_token(client, acme, path)
 
 def test_metrics_refuse_a_tenant_token(client, acme):
     assert client.get("/tasks/metrics", headers=acme).status_code == 403
+
+
+def _metrics(client) -> str:
+    headers = {"Authorization": f"Bearer {mint_token(user_with('view_queueitem'))}"}
+    response = client.get("/tasks/metrics", headers=headers)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_metrics_carry_no_tenant_label_unless_enabled(client):
+    enqueue_by_alias("Noop", {}, tenant="acme")
+    text = _metrics(client)
+    assert 'taskqueue_items{queue="tests",status="queued"} 1.0' in text
+    assert "tenant=" not in text
+
+
+def test_metrics_label_the_busiest_tenants_and_sum_the_others(client):
+    labeled = {**settings.TASKQUEUE, "METRICS_TENANT_LABEL": True, "METRICS_TENANT_LIMIT": 2}
+    for tenant, count in (("big", 3), ("mid", 2), ("small", 1), ("tiny", 1)):
+        enqueue_many("Noop", [{}] * count, tenant=tenant)
+    enqueue_by_alias("Noop", {})
+    with override_settings(TASKQUEUE=labeled):
+        text = _metrics(client)
+    series = [line for line in text.splitlines() if line.startswith("taskqueue_items{")]
+    assert sorted(series) == [
+        'taskqueue_items{queue="tests",status="queued",tenant=""} 1.0',
+        'taskqueue_items{queue="tests",status="queued",tenant="_other"} 2.0',
+        'taskqueue_items{queue="tests",status="queued",tenant="big"} 3.0',
+        'taskqueue_items{queue="tests",status="queued",tenant="mid"} 2.0',
+    ]

@@ -148,3 +148,18 @@ def test_a_key_concurrency_limit_applies_to_each_tenant():
         own = list(QueueItem.objects.filter(tenant=tenant).values_list("pk", flat=True))
         assert most_at_once(own) == 1
     assert most_at_once(ids) > 1
+
+
+def test_the_admin_lists_items_by_tenant_and_offers_the_schedules_tenants(admin_client):
+    _schedule(tenant="acme")
+    mine = enqueue_by_alias("Noop", {}, tenant="acme")
+    enqueue_by_alias("Noop", {}, tenant="other")
+    enqueue_by_alias("Noop", {})
+    url = reverse("admin:django_taskqueue_queueitem_changelist")
+    response = admin_client.get(url, {"tenant": "acme"})
+    assert [item.pk for item in response.context["cl"].result_list] == [mine.pk]
+    assert "?tenant=acme" in response.content.decode()
+    other = admin_client.get(url, {"tenant": "other"}).context["cl"].result_list
+    assert [item.tenant for item in other] == ["other"]
+    assert len(admin_client.get(url).context["cl"].result_list) == 3
+    assert "e=1" in admin_client.get(url, {"tenant": "no spaces"})["Location"]

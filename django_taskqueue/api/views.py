@@ -258,11 +258,13 @@ def health(request: HttpRequest) -> HttpResponse:
 @api_view(GET=can_view, public_when=lambda: app_settings.API_METRICS_PUBLIC, shared=True)
 def metrics(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(minutes=METRICS_WINDOW_MINUTES)
+    store = get_store()
     text = prometheus.render(
         queue_overview(window_minutes=METRICS_WINDOW_MINUTES),
         len(live_runners()),
         METRICS_WINDOW_MINUTES,
-        get_store().attempt_histograms(since, prometheus.BUCKETS),
+        store.attempt_histograms(since, prometheus.BUCKETS),
+        store.counts_by_tenant() if app_settings.METRICS_TENANT_LABEL else None,
     )
     return HttpResponse(text, content_type=prometheus.CONTENT_TYPE)
 
