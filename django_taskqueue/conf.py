@@ -61,6 +61,10 @@ DEFAULTS: dict[str, Any] = {
     # here, for load balancers and Prometheus scrapers that cannot send a token.
     "API_HEALTH_PUBLIC": False,
     "API_METRICS_PUBLIC": False,
+    # /metrics: taskqueue_items by tenant too, for the METRICS_TENANT_LIMIT tenants with the
+    # most items (the others summed as "_other"), so the series stay bounded.
+    "METRICS_TENANT_LABEL": False,
+    "METRICS_TENANT_LIMIT": 50,
     # /health says "degraded" when due items on a queue no live runner serves have waited
     # longer than this many seconds.
     "HEALTH_MAX_WAIT_SECONDS": 300,

@@ -54,6 +54,13 @@ def check_on_parent_failure(value: Any) -> str:
     return str(value)
 
 
+def missing_parents(ids: list[int]) -> InvalidParameters:
+    """The refusal of parents that do not exist (or, for a tenant's token, are not its)."""
+    return InvalidParameters(
+        f"depends_on names item(s) {', '.join(f'#{p}' for p in ids)}, which do not exist."
+    )
+
+
 def attach_to_parents(
     store: QueueStore, item_id: int, parents: list[int], on_parent_failure: str
 ) -> str:
@@ -67,9 +74,7 @@ def attach_to_parents(
     found = store.lock_parents(parents)
     missing = [parent for parent in parents if parent not in found]
     if missing:
-        raise InvalidParameters(
-            f"depends_on names item(s) {', '.join(f'#{p}' for p in missing)}, which do not exist."
-        )
+        raise missing_parents(missing)
     store.add_dependencies({item_id: parents}, found)
     status = store.judge_children([item_id]).get(item_id, QueueItem.Status.WAITING)
     if status == QueueItem.Status.CANCELED:

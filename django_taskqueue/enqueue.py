@@ -28,6 +28,7 @@ from .limits import check_concurrency_key
 from .models import QueueItem
 from .registry import is_registered, registered_aliases
 from .store import QueueStore, get_store
+from .tenants import check_tenant, tenant_key
 from .uniqueness import check_on_duplicate, check_unique_key
 from .validation import (
     check_integer,
@@ -65,27 +66,31 @@ def enqueue_by_alias(
     depends_on: Sequence[QueueItem | int] | None = None,
     on_parent_failure: str = "cancel",
     webhook_url: str | None = None,
+    tenant: str | None = None,
 ) -> QueueItem:
     """Store one execution of ``alias``. Inside ``atomic()`` runners see it only at commit.
 
-    ``queue`` is another spelling of ``queue_name``, as in ``@handler(queue=...)``. With a
-    ``unique_key``, an item of ``alias`` already holding that key (see ``uniqueness.py``) is
-    returned instead of a new one, or ``DuplicateItem`` raised with ``on_duplicate="raise"``.
-    ``concurrency_key`` (``"customer:42"``) is the key its definition's ``key_*_limit`` count
-    by, and the claims take keys in turn.
+        ``queue`` is another spelling of ``queue_name``, as in ``@handler(queue=...)``. With a
+        ``unique_key``, an item of ``alias`` already holding that key (see ``uniqueness.py``) is
+        returned instead of a new one, or ``DuplicateItem`` raised with ``on_duplicate="raise"``.
+        ``concurrency_key`` (``"customer:42"``) is the key its definition's ``key_*_limit`` count
+        by, and the claims take keys in turn.
 
-    With ``depends_on`` (items or ids) it waits, in status ``waiting``, until every parent
-    has succeeded; ``on_parent_failure="cancel"`` cancels it (and its own dependents) when a
-    parent fails or is canceled, ``"run"`` runs it once every parent is finished, whatever
-    the outcome. ``webhook_url`` is where its final outcome is POSTed (docs/webhooks.md).
+        With ``depends_on`` (items or ids) it waits, in status ``waiting``, until every parent
+        has succeeded; ``on_parent_failure="cancel"`` cancels it (and its own dependents) when a
+        parent fails or is canceled, ``"run"`` runs it once every parent is finished, whatever
+        the outcome. ``webhook_url`` is where its final outcome is POSTed (docs/webhooks.md).
+    ``tenant`` names the tenant it belongs to (docs/tenants.md); without a ``concurrency_key``
+    it takes ``tenant:<tenant>`` as its key, so tenants take turns.
 
-    With ``TASKQUEUE["DATABASE"]`` set, "inside atomic()" means an ``atomic(using=...)`` on
-    that alias: a transaction on another database does not cover the item.
+        With ``TASKQUEUE["DATABASE"]`` set, "inside atomic()" means an ``atomic(using=...)`` on
+        that alias: a transaction on another database does not cover the item.
     """
     queue_name = one_queue_name(queue, queue_name, InvalidParameters)
     when = check_arguments(alias, queue_name, priority, run_at, delay)
     on_duplicate = check_on_duplicate(on_duplicate)
     concurrency_key = check_concurrency_key(concurrency_key)
+    tenant = check_tenant(tenant)
     parents = check_depends_on(depends_on)
     on_parent_failure = check_on_parent_failure(on_parent_failure)
     webhook_url = check_webhook_url(webhook_url, InvalidParameters)
@@ -94,7 +99,7 @@ def enqueue_by_alias(
     now = timezone.now()
     arguments = (store, alias, parameters, encoded, queue_name, priority, when, now)
     send = tracing.sending(store, alias=alias, queue_name=queue_name)
-    if concurrency_key is None and not parents and not webhook_url:
+    if concurrency_key is None and tenant is None and not parents and not webhook_url:
         with send:
             return _store_one(*arguments, unique_key, on_duplicate)
     with transaction.atomic(using=store.using), send:  # what goes with the row goes in with it
@@ -104,6 +109,10 @@ def enqueue_by_alias(
         if concurrency_key is not None:
             store.set_concurrency_keys({concurrency_key: [item.pk]})
             item.concurrency_key = concurrency_key
+        if tenant is not None:
+            store.set_tenant(tenant, [item.pk])
+            item.tenant = tenant
+            item.concurrency_key = item.concurrency_key or tenant_key(tenant)
         if webhook_url:
             store.mark_steps([item.pk], webhook_urls={webhook_url: [item.pk]})
             item.webhook_url = webhook_url
@@ -175,6 +184,7 @@ def enqueue_many(
     on_duplicate: str = "return",
     concurrency_key: str | None = None,
     concurrency_keys: Sequence[str | None] | None = None,
+    tenant: str | None = None,
 ) -> EnqueuedIds:
     """Store many executions of ``alias`` at once, all or nothing; return their ids in order.
 
@@ -188,7 +198,8 @@ def enqueue_many(
     its index to that id. With ``on_duplicate="raise"`` the first such row raises
     ``DuplicateItem`` and nothing is written.
 
-    ``concurrency_key`` gives every row that key, ``concurrency_keys`` one per row (or None).
+    ``concurrency_key`` gives every row that key, ``concurrency_keys`` one per row (or None);
+    ``tenant`` gives every row that tenant (and its key, to the rows given none).
     """
     queue_name = one_queue_name(queue, queue_name, InvalidParameters)
     when = check_arguments(alias, queue_name, priority, run_at, delay)
@@ -206,6 +217,7 @@ def enqueue_many(
     flow_keys = _row_keys(concurrency_keys, len(encoded), "concurrency_keys", check_concurrency_key)
     if concurrency_key is not None:
         flow_keys = [check_concurrency_key(concurrency_key)] * len(encoded)
+    tenant = check_tenant(tenant)
     raise_duplicate = check_on_duplicate(on_duplicate) == "raise"
     store = get_store()
     now = timezone.now()
@@ -229,6 +241,9 @@ def enqueue_many(
                 if key is not None and index not in ids.duplicates:
                     by_key.setdefault(key, []).append(item_id)
             store.set_concurrency_keys(by_key)
+        if tenant is not None:
+            new = [item_id for index, item_id in enumerate(ids) if index not in ids.duplicates]
+            store.set_tenant(tenant, new)
     return ids
 
 

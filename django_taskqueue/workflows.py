@@ -28,6 +28,7 @@ from .jsonvalues import encode_parameters
 from .limits import check_concurrency_key
 from .models import Workflow
 from .store import get_store
+from .tenants import check_tenant
 from .validation import one_queue_name, shown
 from .webhooks.urls import check_webhook_url
 
@@ -171,23 +172,28 @@ def _checked_step(step: Step, number: int, parents: list[int]) -> PlannedStep:
         raise
 
 
-def enqueue_workflow(description: Node, name: str | None = None) -> Workflow:
+def enqueue_workflow(
+    description: Node, name: str | None = None, tenant: str | None = None
+) -> Workflow:
     """Write the whole graph of ``description`` in one transaction and return its Workflow.
 
     Atomic with the caller's transaction, like ``enqueue_by_alias``: inside ``atomic()``,
     runners see the steps at commit, and nothing is written when any step is refused.
+    ``tenant`` is the workflow's and every step's (a workflow belongs to one tenant), and
+    the key of the steps given no ``concurrency_key``, as with ``enqueue_by_alias``.
     """
     if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME_LENGTH):
         raise InvalidParameters(
             f"name must be text of at most {MAX_NAME_LENGTH} characters, not {shown(name)}."
         )
+    tenant = check_tenant(tenant)
     steps = plan(description)
     store = get_store()
     now = timezone.now()
     send = tracing.sending(store, alias=None, queue_name=None, batch=True)
     with transaction.atomic(using=store.using), send:
         workflow = Workflow.objects.using(store.using).create(
-            name=name or "", created_at=now, updated_at=now
+            name=name or "", tenant=tenant, created_at=now, updated_at=now
         )
         ids = _insert_steps(store, steps, now)
         store.mark_steps(
@@ -202,6 +208,8 @@ def enqueue_workflow(description: Node, name: str | None = None) -> Workflow:
         keys = _grouped(ids, steps, "concurrency_key")
         if keys:
             store.set_concurrency_keys(keys)
+        if tenant is not None:
+            store.set_tenant(tenant, ids)
         store.add_dependencies(
             {ids[i]: [ids[p] for p in step.parents] for i, step in enumerate(steps) if step.parents}
         )

@@ -47,6 +47,7 @@ ITEM_KEYS = {
     "parents",
     "children",
     "on_parent_failure",
+    "tenant",
 }
 EVERY_PERMISSION = (
     "view_queueitem",

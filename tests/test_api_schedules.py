@@ -41,6 +41,7 @@ SCHEDULE_KEYS = {
     "last_fired_at",
     "last_error",
     "item_count",
+    "tenant",
 }
 JAN_2031 = datetime(2031, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -108,6 +109,7 @@ def test_list_shows_every_schedule_by_name_with_every_field(viewer):
         "last_fired_at": None,
         "last_error": "",
         "item_count": 0,
+        "tenant": None,
     }
     assert (interval["cron"], interval["interval_seconds"], interval["queue_name"]) == (
         None,

@@ -21,7 +21,7 @@ from .test_api import ITEM_KEYS, assert_error, parse_time
 
 pytestmark = pytest.mark.django_db
 
-WORKFLOW_KEYS = {"id", "name", "status", "created_at", "completed_at", "counts"}
+WORKFLOW_KEYS = {"id", "name", "status", "created_at", "completed_at", "counts", "tenant"}
 STEP_KEYS = {"id", "alias", "status", "parents"}
 ORDER = {
     "chain": [

@@ -87,6 +87,7 @@ class EnqueueForm(forms.Form):
     webhook_url = forms.CharField(
         label=_("Webhook URL"), required=False, help_text=_("Where its outcome is POSTed.")
     )
+    tenant = forms.CharField(label=_("Tenant"), required=False, help_text=_("Empty: none."))
 
     def clean_depends_on(self) -> list[int]:
         text = self.cleaned_data["depends_on"].strip()
@@ -108,6 +109,7 @@ class EnqueueForm(forms.Form):
                 depends_on=data["depends_on"],
                 on_parent_failure=data["on_parent_failure"],
                 webhook_url=data["webhook_url"],
+                tenant=data["tenant"] or None,
             )
         except TaskQueueError as exc:
             self.add_error(None, str(exc))

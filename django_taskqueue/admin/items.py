@@ -26,6 +26,7 @@ from .filters import (
     DeletedFilter,
     EstimatedCountPaginator,
     QueueNameFilter,
+    TenantFilter,
 )
 from .item_actions import ItemButtonsMixin, bulk_action
 from .item_columns import ItemColumnsMixin
@@ -54,6 +55,7 @@ class QueueItemAdmin(
         "id",
         "alias",
         "queue_column",
+        "tenant",
         "colored_status",
         "attempts_display",
         "priority",
@@ -64,7 +66,14 @@ class QueueItemAdmin(
     list_display_links = ("id", "alias")
     # The schedule filter lists the (small) schedules table; facets, which would count items
     # per schedule, are off. A schedule's page links to ``?schedule__id__exact=ID``.
-    list_filter = ("status", QueueNameFilter, "definition", "schedule", DeletedFilter)
+    list_filter = (
+        "status",
+        QueueNameFilter,
+        TenantFilter,
+        "definition",
+        "schedule",
+        DeletedFilter,
+    )
     search_fields = ("definition__alias", "parameters")  # and ids: see get_search_results
     date_hierarchy = "created_at"
     ordering = ("-id",)
@@ -93,6 +102,7 @@ class QueueItemAdmin(
                 "fields": (
                     "parameters_json",
                     "output_json",
+                    "tenant",
                     "concurrency_key",
                     "unique_key",
                     "unique_scope",

@@ -68,12 +68,15 @@ class ScheduleAdmin(ScheduleColumnsMixin, CheckedLookupsMixin, admin.ModelAdmin)
         "last_error_column",
     )
     list_display_links = ("name",)
-    list_filter = ("enabled", "misfire")
+    list_filter = ("enabled", "misfire", "tenant")
     search_fields = ("name", "alias")
     actions = ("fire_now", "enable", "disable")
     fieldsets = (
         (None, {"fields": ("name", "alias", "enabled")}),
-        (_("The items it makes"), {"fields": ("parameters", "queue_name", "priority")}),
+        (
+            _("The items it makes"),
+            {"fields": ("parameters", "queue_name", "priority", "tenant")},
+        ),
         (
             _("When it fires"),
             {"fields": ("cron", "interval_seconds", "timezone", "start_at", "end_at")},

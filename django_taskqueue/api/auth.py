@@ -2,7 +2,9 @@
 
 Tokens carry the user's primary key as ``sub``; everything else (active flag, permissions) is
 read from the database on each request, so deactivating a user or removing a permission takes
-effect at once. Rotating ``API_JWT_SECRET`` (or ``SECRET_KEY``) revokes every token.
+effect at once. Rotating ``API_JWT_SECRET`` (or ``SECRET_KEY``) revokes every token. A token
+minted with a tenant (``taskqueue_token USER --tenant acme``) acts only on that tenant's items,
+workflows and schedules: the views read it with ``token_tenant``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from django.middleware.csrf import CsrfViewMiddleware
 
 from ..actions import REQUIRED_PERMISSION
 from ..conf import app_settings
+from ..tenants import check_tenant
+from ..validation import shown
 from . import tokens
 from .errors import ApiError
 from .serializers import request_body
@@ -30,6 +34,8 @@ VIEW_WORKFLOWS_PERMISSION = "django_taskqueue.view_workflow"
 # Either permission lets a user enqueue: the model's own "add", or the definition-level one.
 ENQUEUE_PERMISSIONS = ("django_taskqueue.add_queueitem", "django_taskqueue.enqueue_taskdefinition")
 REALM = 'Bearer realm="django-taskqueue"'
+# Where authenticate() leaves the tenant of the request's token, for token_tenant().
+_TENANT_ATTRIBUTE = "taskqueue_tenant"
 
 Requirement = Callable[[Any], bool]
 
@@ -39,12 +45,26 @@ def token_secret() -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else secret
 
 
-def mint_token(user: Any, lifetime_seconds: int | None = None) -> str:
-    """A bearer token for ``user``, valid for ``lifetime_seconds`` (default: the setting)."""
+def mint_token(user: Any, lifetime_seconds: int | None = None, tenant: str | None = None) -> str:
+    """A bearer token for ``user``, valid for ``lifetime_seconds`` (default: the setting),
+    bound to ``tenant`` if given."""
     lifetime = lifetime_seconds or app_settings.API_JWT_LIFETIME_SECONDS
     issued_at = int(time.time())
-    claims = {"sub": str(user.pk), "iat": issued_at, "exp": issued_at + int(lifetime)}
+    claims: dict[str, Any] = {
+        "sub": str(user.pk),
+        "iat": issued_at,
+        "exp": issued_at + int(lifetime),
+    }
+    if check_tenant(tenant) is not None:
+        claims["tenant"] = tenant
     return tokens.encode(claims, token_secret())
+
+
+def token_tenant(request: HttpRequest) -> str | None:
+    """The tenant the request's token is bound to; None for an unbound token, a session or
+    a public endpoint."""
+    tenant = getattr(request, _TENANT_ATTRIBUTE, None)
+    return tenant if isinstance(tenant, str) else None
 
 
 def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
@@ -56,7 +76,8 @@ def _unauthorized(message: str, *, invalid_token: bool) -> ApiError:
     return ApiError(401, code, message, {"WWW-Authenticate": challenge})
 
 
-def _user_from_token(token: str) -> Any:
+def _user_from_token(token: str) -> tuple[Any, str | None]:
+    """The token's user, and the tenant it is bound to."""
     try:
         claims = tokens.decode(token, token_secret())
     except tokens.InvalidToken as exc:
@@ -69,7 +90,7 @@ def _user_from_token(token: str) -> Any:
         raise _unauthorized("The token's user does not exist.", invalid_token=True) from exc
     if not getattr(user, "is_active", True):
         raise _unauthorized("The token's user is inactive.", invalid_token=True)
-    return user
+    return user, claims.get("tenant")
 
 
 class _CsrfCheck(CsrfViewMiddleware):
@@ -106,8 +127,9 @@ def authenticate(request: HttpRequest) -> Any:
             raise _unauthorized(
                 "Send the token as 'Authorization: Bearer <token>'.", invalid_token=True
             )
-        user = _user_from_token(token.strip())
+        user, tenant = _user_from_token(token.strip())
         request.user = user
+        setattr(request, _TENANT_ATTRIBUTE, tenant)
         return user
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not getattr(user, "is_active", True):
@@ -116,6 +138,22 @@ def authenticate(request: HttpRequest) -> Any:
         request_body(request)  # cache it before the CSRF check parses a form body
         _enforce_csrf(request)
     return user
+
+
+def tenant_in_force(request: HttpRequest, asked: Any) -> Any:
+    """The tenant a request acts in: its token's when the token is bound (naming another is
+    refused, 403), else the one the request asked for (None: every tenant, or none), for the
+    caller's rules to check."""
+    bound = token_tenant(request)
+    if bound is None:
+        return asked
+    if asked is not None and asked != bound:
+        raise ApiError(
+            403,
+            "permission_denied",
+            f"This token is bound to tenant {bound!r}; it cannot act for {shown(asked)}.",
+        )
+    return bound
 
 
 def can_view(user: Any) -> bool:

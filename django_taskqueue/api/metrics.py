@@ -5,6 +5,11 @@ the families are gauges: finished and failed figures are counts over a recent wi
 monotonic counters (pruning and requeues would make counters go backwards). The run-time and
 queue-wait histograms are gauge histograms over the same window: ``histogram_quantile()``
 applies to their ``_bucket`` series directly, without ``rate()``.
+
+With ``METRICS_TENANT_LABEL``, ``taskqueue_items`` carries a ``tenant`` label as well: the
+``METRICS_TENANT_LIMIT`` tenants with the most items by name, every other tenant summed as
+``_other`` and items without a tenant as ``""``. Neither spelling is a tenant name (they
+start with a letter or digit), so none can be mistaken for one.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, Metric
 
+from ..conf import app_settings
 from ..stats import QueueOverview
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+OTHER_TENANTS = "_other"
+# (queue, status, tenant, count), as QueueStore.counts_by_tenant reads them.
+TenantCounts = list[tuple[str, str, str | None, int]]
 # Seconds; the last bucket, +Inf, is implied.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 HISTOGRAMS = {
@@ -42,22 +51,16 @@ class QueueCollector:
         live_runners: int,
         window_minutes: int,
         histograms: list[dict[str, Any]],
+        tenant_counts: TenantCounts | None = None,
     ) -> None:
         self.queues = queues
         self.live_runners = live_runners
         self.window_minutes = window_minutes
         self.histograms = histograms
+        self.tenant_counts = tenant_counts
 
     def collect(self) -> Iterator[Metric]:
-        items = GaugeMetricFamily(
-            "taskqueue_items",
-            "Items in the queue table by queue and status (soft-deleted items excluded).",
-            labels=["queue", "status"],
-        )
-        for queue in self.queues:
-            for status, count in queue.counts.items():
-                items.add_metric([queue.name, status], count)
-        yield items
+        yield self._items()
         per_queue = (
             (
                 "taskqueue_items_finished_recent",
@@ -98,6 +101,27 @@ class QueueCollector:
         )
         yield from self._histograms()
 
+    def _items(self) -> Metric:
+        if self.tenant_counts is None:
+            items = GaugeMetricFamily(
+                "taskqueue_items",
+                "Items in the queue table by queue and status (soft-deleted items excluded).",
+                labels=["queue", "status"],
+            )
+            for queue in self.queues:
+                for status, count in queue.counts.items():
+                    items.add_metric([queue.name, status], count)
+            return items
+        items = GaugeMetricFamily(
+            "taskqueue_items",
+            "Items in the queue table by queue, status and tenant (soft-deleted items "
+            f'excluded; tenants beyond the busiest few summed as "{OTHER_TENANTS}").',
+            labels=["queue", "status", "tenant"],
+        )
+        for (queue_name, status, tenant), count in bounded(self.tenant_counts).items():
+            items.add_metric([queue_name, status, tenant], count)
+        return items
+
     def _histograms(self) -> Iterator[Metric]:
         for kind, (name, documentation) in HISTOGRAMS.items():
             family = GaugeHistogramMetricFamily(name, documentation, labels=["queue", "alias"])
@@ -113,6 +137,23 @@ class QueueCollector:
             yield family
 
 
+def bounded(counts: TenantCounts) -> dict[tuple[str, str, str], int]:
+    """The counts by (queue, status, tenant label): the ``METRICS_TENANT_LIMIT`` tenants with
+    the most items keep their name (ties by name), the others share ``OTHER_TENANTS``."""
+    totals: dict[str, int] = {}
+    for _queue, _status, tenant, count in counts:
+        if tenant is not None:
+            totals[tenant] = totals.get(tenant, 0) + count
+    busiest = sorted(totals, key=lambda tenant: (-totals[tenant], tenant))
+    named = set(busiest[: int(app_settings.METRICS_TENANT_LIMIT)])
+    labeled: dict[tuple[str, str, str], int] = {}
+    for queue_name, status, tenant, count in counts:
+        label = "" if tenant is None else tenant if tenant in named else OTHER_TENANTS
+        key = (queue_name, status, label)
+        labeled[key] = labeled.get(key, 0) + count
+    return labeled
+
+
 def _le(bound: float) -> str:
     return repr(float(bound))
 
@@ -122,7 +163,11 @@ def render(
     live_runners: int,
     window_minutes: int,
     histograms: list[dict[str, Any]],
+    tenant_counts: TenantCounts | None = None,
 ) -> bytes:
+    """The scrape's text; ``tenant_counts`` (with ``METRICS_TENANT_LABEL``) labels the item
+    counts by tenant."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueCollector(queues, live_runners, window_minutes, histograms))
+    collector = QueueCollector(queues, live_runners, window_minutes, histograms, tenant_counts)
+    registry.register(collector)
     return generate_latest(registry)

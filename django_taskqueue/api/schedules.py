@@ -14,23 +14,26 @@ from ..exceptions import InvalidName
 from ..models import Schedule
 from ..schedules.firing import fire_now
 from ..validation import NAME_HELP, shown, validate_name
-from .auth import can_fire_schedules, can_view_schedules
+from .auth import can_fire_schedules, can_view_schedules, token_tenant
 from .errors import ApiError
 from .serializers import schedule_to_dict
 from .views import api_view, item_response
 
 
-def _schedules() -> QuerySet[Schedule]:
-    """Schedules by name, each with the count of its items still in the table."""
+def _schedules(request: HttpRequest) -> QuerySet[Schedule]:
+    """Schedules by name, each with the count of its items still in the table; for a
+    tenant-bound token, its tenant's only."""
     alive = Q(items__deleted_at__isnull=True)
-    return Schedule.objects.annotate(item_count=Count("items", filter=alive)).order_by("name")
+    rows = Schedule.objects.annotate(item_count=Count("items", filter=alive)).order_by("name")
+    tenant = token_tenant(request)
+    return rows if tenant is None else rows.filter(tenant=tenant)
 
 
 def _as_dict(schedule: Schedule) -> dict[str, object]:
     return schedule_to_dict(schedule, getattr(schedule, "item_count", 0))
 
 
-def _get_schedule(name: str) -> Schedule:
+def _get_schedule(request: HttpRequest, name: str) -> Schedule:
     try:
         validate_name(name, "schedule name")
     except InvalidName:
@@ -39,7 +42,7 @@ def _get_schedule(name: str) -> Schedule:
         raise ApiError(
             404, "not_found", f"There is no schedule {shown(name)}: use {NAME_HELP}."
         ) from None
-    schedule = _schedules().filter(name=name).first()
+    schedule = _schedules(request).filter(name=name).first()
     if schedule is None:
         raise ApiError(404, "not_found", f"There is no schedule {shown(name)}.")
     return schedule
@@ -48,19 +51,19 @@ def _get_schedule(name: str) -> Schedule:
 @api_view(GET=can_view_schedules)
 def schedules(request: HttpRequest) -> HttpResponse:
     """Every schedule, by name, with its next fire times."""
-    return JsonResponse({"results": [_as_dict(schedule) for schedule in _schedules()]})
+    return JsonResponse({"results": [_as_dict(schedule) for schedule in _schedules(request)]})
 
 
 @api_view(GET=can_view_schedules)
 def schedule(request: HttpRequest, name: str) -> HttpResponse:
-    return JsonResponse(_as_dict(_get_schedule(name)))
+    return JsonResponse(_as_dict(_get_schedule(request, name)))
 
 
 @api_view(POST=can_fire_schedules)
 def fire_schedule(request: HttpRequest, name: str) -> HttpResponse:
     """201 with the new item, as POST /jobs answers; the body, if any, is ignored. A disabled
     schedule fires too (an operator asked for it); its next fire times stay as they were."""
-    schedule = _get_schedule(name)
+    schedule = _get_schedule(request, name)
     item = fire_now(schedule)
     record(
         Actor(request.user, "api"),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from ..exceptions import InvalidValue
 from ..jsonvalues import refuse_json_constant
 from ..models import QueueItem, QueueState, Schedule
+from ..tenants import check_tenant
 from ..validation import check_delay, check_run_at, one_queue_name, shown, validate_name
 from .errors import ApiError
 
@@ -36,6 +37,7 @@ ENQUEUE_FIELDS = {
     "depends_on",
     "on_parent_failure",
     "webhook_url",
+    "tenant",
 }
 QUEUE_LIMIT_FIELDS = {"concurrency_limit", "rate_limit"}
 UPCOMING_FIRE_TIMES = 5
@@ -79,6 +81,7 @@ def item_to_dict(
         "parents": list(parents),
         "children": list(children),
         "on_parent_failure": item.on_parent_failure,
+        "tenant": item.tenant,
     }
 
 
@@ -123,6 +126,7 @@ def schedule_to_dict(schedule: Schedule, item_count: int) -> dict[str, Any]:
         "last_fired_at": schedule.last_fired_at,
         "last_error": schedule.last_error,
         "item_count": item_count,
+        "tenant": schedule.tenant,
     }
 
 
@@ -226,7 +230,7 @@ def enqueue_arguments(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if body.get("unique_key") is not None:
         kwargs["unique_key"] = body["unique_key"]
         kwargs["on_duplicate"] = body.get("on_duplicate", "return")
-    for name in ("concurrency_key", "depends_on", "on_parent_failure", "webhook_url"):
+    for name in ("concurrency_key", "depends_on", "on_parent_failure", "webhook_url", "tenant"):
         if body.get(name) is not None:
             kwargs[name] = body[name]
     if body.get("run_at") is not None:
@@ -244,6 +248,7 @@ class ListQuery:
     workflow: int | None
     limit: int
     before_id: int | None
+    tenant: str | None = None
 
     def items(self) -> list[QueueItem]:
         """One page, newest first, plus one extra row that tells whether a next page exists."""
@@ -252,6 +257,8 @@ class ListQuery:
         )
         if self.workflow is not None:
             items = items.filter(workflow_id=self.workflow)
+        if self.tenant is not None:
+            items = items.filter(tenant=self.tenant)
         if self.before_id is not None:
             items = items.filter(id__lt=self.before_id)
         return list(items[: self.limit + 1])
@@ -273,6 +280,11 @@ def status_filter(params: QueryDict, choices: Sequence[str]) -> str | None:
     return status
 
 
+def tenant_filter(tenant: Any) -> str | None:
+    """The tenant a list is narrowed to (None: not narrowed), a 400 if it is no tenant name."""
+    return _checked(check_tenant, tenant)
+
+
 def page_bounds(params: QueryDict) -> tuple[int, int | None]:
     """``(limit, before_id)`` of a list's query string: the page size, and the ``cursor``
     (the last id of the page before) if one is given."""
@@ -285,7 +297,8 @@ def page_bounds(params: QueryDict) -> tuple[int, int | None]:
     return limit, _positive_int(cursor, "cursor") if cursor else None
 
 
-def list_query(params: QueryDict) -> ListQuery:
+def list_query(params: QueryDict, tenant: Any = None) -> ListQuery:
+    """The filters of ``GET /jobs``; ``tenant`` is the one in force (``auth.tenant_in_force``)."""
     queue = params.get("queue") or None
     alias = params.get("alias") or None
     workflow = params.get("workflow")
@@ -297,4 +310,5 @@ def list_query(params: QueryDict) -> ListQuery:
         workflow=_positive_int(workflow, "workflow") if workflow else None,
         limit=limit,
         before_id=before_id,
+        tenant=tenant_filter(tenant),
     )

@@ -4,7 +4,9 @@ PyJWT does the cryptography and the claim checks; this module adds what the API 
 top: one algorithm (``API_JWT_ALGORITHM``, HS256 unless configured, so ``alg: none`` and
 algorithm confusion fail), ``exp``, ``iat`` and a non-empty string ``sub`` required, ten
 seconds of clock skew, canonical base64url segments (one spelling per token) and no ``crit``
-extensions, with messages safe to show the client.
+extensions, with messages safe to show the client. An optional ``tenant`` claim binds the
+token to one tenant (``auth.token_tenant``); it must be a tenant name, or the token is refused
+rather than read as unbound.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import JWT_ALGORITHMS, app_settings
+from ..exceptions import InvalidValue
+from ..tenants import check_tenant
 
 try:
     import jwt as pyjwt
@@ -78,6 +82,13 @@ def decode(token: str, secret: bytes) -> dict[str, Any]:
     for name in ("exp", "iat", "nbf"):
         if name in claims and not _finite(claims[name]):
             raise InvalidToken(f"The token's {name!r} claim is not a finite number.")
+    if "tenant" in claims:
+        try:
+            check_tenant(claims["tenant"])
+        except InvalidValue:
+            raise InvalidToken("The token's 'tenant' claim is not a tenant name.") from None
+        if claims["tenant"] is None:
+            raise InvalidToken("The token's 'tenant' claim is null; leave it out instead.")
     return claims
 
 

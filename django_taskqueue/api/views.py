@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ..actions import apply_action, set_queue_limits
 from ..audit import Actor
 from ..conf import app_settings
+from ..dependencies import check_depends_on, missing_parents
 from ..enqueue import enqueue_by_alias
 from ..exceptions import InvalidValue, TaskQueueError
 from ..lineage import children_of, parents_of
@@ -37,6 +38,8 @@ from .auth import (
     can_enqueue,
     can_manage_queues,
     can_view,
+    tenant_in_force,
+    token_tenant,
 )
 from .errors import ApiError
 from .health import health_report
@@ -57,12 +60,17 @@ METRICS_WINDOW_MINUTES = 15
 
 
 def api_view(
-    *, public_when: Callable[[], bool] | None = None, **requirements: Requirement
+    *,
+    public_when: Callable[[], bool] | None = None,
+    shared: bool = False,
+    **requirements: Requirement,
 ) -> Callable[[View], View]:
     """Allow the HTTP methods named as keywords, each guarded by a permission requirement.
 
-    ``public_when`` lets a setting waive authentication (for /health and /metrics). The view
-    is CSRF-exempt for token clients; ``authenticate`` re-imposes CSRF on session requests.
+    ``public_when`` lets a setting waive authentication (for /health and /metrics). A
+    ``shared`` view shows or changes what every tenant shares (queues, health, metrics), so a
+    tenant-bound token is refused there. The view is CSRF-exempt for token clients;
+    ``authenticate`` re-imposes CSRF on session requests.
     """
     allowed = ", ".join(sorted(requirements))
 
@@ -80,7 +88,15 @@ def api_view(
                         {"Allow": allowed},
                     )
                 if not (public_when and public_when()):
-                    if not requirement(authenticate(request)):
+                    user = authenticate(request)
+                    if shared and token_tenant(request) is not None:
+                        raise ApiError(
+                            403,
+                            "permission_denied",
+                            f"This token is bound to tenant {token_tenant(request)!r}; "
+                            "this endpoint covers every tenant.",
+                        )
+                    if not requirement(user):
                         raise ApiError(
                             403, "permission_denied", "You do not have permission to do this."
                         )
@@ -105,14 +121,19 @@ def api_view(
     return decorator
 
 
-def _get_item(item_id: str) -> QueueItem:
+def _get_item(request: HttpRequest, item_id: str) -> QueueItem:
+    """The item, or 404; for a tenant-bound token another tenant's item does not exist."""
     try:
         pk = parse_item_id(item_id)
     except InvalidValue:
         raise ApiError(
             404, "not_found", f"There is no job {shown(item_id)}: job ids are positive integers."
         ) from None
-    item = QueueItem.objects.select_related("definition", "schedule").filter(pk=pk).first()
+    items = QueueItem.objects.select_related("definition", "schedule").filter(pk=pk)
+    tenant = token_tenant(request)
+    if tenant is not None:
+        items = items.filter(tenant=tenant)
+    item = items.first()
     if item is None:
         raise ApiError(404, "not_found", f"There is no job #{pk}.")
     return item
@@ -122,10 +143,20 @@ def _get_item(item_id: str) -> QueueItem:
 def jobs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         alias, kwargs = enqueue_arguments(json_body(request))
+        kwargs["tenant"] = tenant_in_force(request, kwargs.get("tenant"))
+        if token_tenant(request) is not None:
+            _refuse_other_tenants_parents(kwargs.get("depends_on"), kwargs["tenant"])
         item = enqueue_by_alias(alias, **kwargs)
+        if item.duplicate and token_tenant(request) not in (None, item.tenant):
+            raise ApiError(
+                409,
+                "duplicate_item",
+                "The unique key is held by an item of another tenant; give tenants keys of "
+                "their own.",
+            )
         # 200 with the item that already held the unique key; 201 for a new one.
         return item_response(request, item, status=200 if item.duplicate else 201)
-    query = list_query(request.GET)
+    query = list_query(request.GET, tenant_in_force(request, request.GET.get("tenant") or None))
     page = query.items()
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -137,9 +168,19 @@ def jobs(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _refuse_other_tenants_parents(depends_on: Any, tenant: str) -> None:
+    """A tenant-bound token's item waits only for its tenant's items: the others do not exist
+    for it, and are refused as missing parents are."""
+    parents = check_depends_on(depends_on)
+    mine = set(QueueItem.objects.filter(pk__in=parents, tenant=tenant).values_list("pk", flat=True))
+    others = [parent for parent in parents if parent not in mine]
+    if others:
+        raise missing_parents(others)
+
+
 @api_view(GET=can_view)
 def job(request: HttpRequest, item_id: str) -> HttpResponse:
-    return JsonResponse(items_as_json([_get_item(item_id)])[0])
+    return JsonResponse(items_as_json([_get_item(request, item_id)])[0])
 
 
 def item_response(request: HttpRequest, item: QueueItem, status: int) -> JsonResponse:
@@ -165,7 +206,7 @@ def items_as_json(items: list[QueueItem]) -> list[dict[str, Any]]:
     ]
 
 
-@api_view(GET=can_view)
+@api_view(GET=can_view, shared=True)
 def queues(request: HttpRequest) -> HttpResponse:
     """Every queue that has items or settings, with its pause switch and limits."""
     states = {state.name: state for state in QueueState.objects.all()}
@@ -175,7 +216,7 @@ def queues(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api_view(GET=can_view, PATCH=can_manage_queues)
+@api_view(GET=can_view, PATCH=can_manage_queues, shared=True)
 def queue(request: HttpRequest, name: str) -> HttpResponse:
     """A queue's limits; PATCH ``{"concurrency_limit": 5, "rate_limit": "20/s"}`` sets them."""
     name = validate_name(name, "queue name")
@@ -187,7 +228,7 @@ def queue(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def _apply(request: HttpRequest, action: str, item_id: str) -> HttpResponse:
-    item = _get_item(item_id)
+    item = _get_item(request, item_id)
     report = apply_action(action, [item], actor=Actor(request.user, "api"))
     if item.pk in report.skipped:
         raise ApiError(409, "invalid_transition", report.skipped[item.pk])
@@ -206,7 +247,7 @@ def requeue_job(request: HttpRequest, item_id: str) -> HttpResponse:
     return _apply(request, "requeue", item_id)
 
 
-@api_view(GET=can_view, public_when=lambda: app_settings.API_HEALTH_PUBLIC)
+@api_view(GET=can_view, public_when=lambda: app_settings.API_HEALTH_PUBLIC, shared=True)
 def health(request: HttpRequest) -> HttpResponse:
     """200 "ok", or 503 "degraded" with the reasons (see ``health.py``); 503 with an error
     body when the database cannot be reached."""
@@ -214,14 +255,16 @@ def health(request: HttpRequest) -> HttpResponse:
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 
 
-@api_view(GET=can_view, public_when=lambda: app_settings.API_METRICS_PUBLIC)
+@api_view(GET=can_view, public_when=lambda: app_settings.API_METRICS_PUBLIC, shared=True)
 def metrics(request: HttpRequest) -> HttpResponse:
     since = timezone.now() - timedelta(minutes=METRICS_WINDOW_MINUTES)
+    store = get_store()
     text = prometheus.render(
         queue_overview(window_minutes=METRICS_WINDOW_MINUTES),
         len(live_runners()),
         METRICS_WINDOW_MINUTES,
-        get_store().attempt_histograms(since, prometheus.BUCKETS),
+        store.attempt_histograms(since, prometheus.BUCKETS),
+        store.counts_by_tenant() if app_settings.METRICS_TENANT_LABEL else None,
     )
     return HttpResponse(text, content_type=prometheus.CONTENT_TYPE)
 

@@ -22,12 +22,18 @@ from ..models import Workflow
 from ..models.workflows import StatusCounts
 from ..validation import parse_item_id, shown
 from ..workflows import Chain, Group, Node, Step, enqueue_workflow, from_json
-from .auth import can_cancel_workflows, can_enqueue, can_view_workflows
+from .auth import (
+    can_cancel_workflows,
+    can_enqueue,
+    can_view_workflows,
+    tenant_in_force,
+    token_tenant,
+)
 from .errors import ApiError
-from .serializers import json_body, page_bounds, parse_run_at, status_filter
+from .serializers import json_body, page_bounds, parse_run_at, status_filter, tenant_filter
 from .views import api_view
 
-CREATE_FIELDS = {"name", "workflow"}
+CREATE_FIELDS = {"name", "workflow", "tenant"}
 # A workflow's page lists this many of its steps; the counts cover all of them, and
 # GET /jobs?workflow=ID lists every one.
 MAX_LISTED_STEPS = 1000
@@ -44,6 +50,7 @@ def workflow_to_dict(
         "created_at": workflow.created_at,
         "completed_at": workflow.completed_at,
         "counts": dict(counts),
+        "tenant": workflow.tenant,
     }
     if steps is not None:
         body["items"] = [
@@ -53,7 +60,8 @@ def workflow_to_dict(
     return body
 
 
-def _get_workflow(workflow_id: str) -> Workflow:
+def _get_workflow(request: HttpRequest, workflow_id: str) -> Workflow:
+    """The workflow, or 404; for a tenant-bound token another tenant's does not exist."""
     try:
         pk = parse_item_id(workflow_id)
     except InvalidValue:
@@ -62,7 +70,11 @@ def _get_workflow(workflow_id: str) -> Workflow:
             "not_found",
             f"There is no workflow {shown(workflow_id)}: workflow ids are positive integers.",
         ) from None
-    workflow = Workflow.objects.filter(pk=pk).first()
+    workflows = Workflow.objects.filter(pk=pk)
+    tenant = token_tenant(request)
+    if tenant is not None:
+        workflows = workflows.filter(tenant=tenant)
+    workflow = workflows.first()
     if workflow is None:
         raise ApiError(404, "not_found", f"There is no workflow #{pk}.")
     return workflow
@@ -76,8 +88,10 @@ def _page(workflow: Workflow, status: int = 200) -> JsonResponse:
 @api_view(GET=can_view_workflows, POST=can_enqueue)
 def workflows(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        name, description = _create_arguments(json_body(request))
-        workflow = enqueue_workflow(description, name=name)
+        body = json_body(request)
+        name, description = _create_arguments(body)
+        tenant = tenant_in_force(request, body.get("tenant"))
+        workflow = enqueue_workflow(description, name=name, tenant=tenant)
         response = _page(workflow, status=201)
         namespace = request.resolver_match.namespace if request.resolver_match else None
         response["Location"] = reverse(
@@ -87,6 +101,9 @@ def workflows(request: HttpRequest) -> HttpResponse:
     status = status_filter(request.GET, Workflow.Status.values)
     limit, before_id = page_bounds(request.GET)
     rows = Workflow.objects.order_by("-id")
+    tenant = tenant_filter(tenant_in_force(request, request.GET.get("tenant") or None))
+    if tenant is not None:
+        rows = rows.filter(tenant=tenant)
     if status is not None:
         rows = rows.filter(status=status)
     if before_id is not None:
@@ -105,14 +122,14 @@ def workflows(request: HttpRequest) -> HttpResponse:
 
 @api_view(GET=can_view_workflows)
 def workflow(request: HttpRequest, workflow_id: str) -> HttpResponse:
-    return _page(_get_workflow(workflow_id))
+    return _page(_get_workflow(request, workflow_id))
 
 
 @api_view(POST=can_cancel_workflows)
 def cancel_workflow(request: HttpRequest, workflow_id: str) -> HttpResponse:
     """Cancels the waiting and queued steps at once and asks the runners of running ones to
     stop them; 409 once the workflow is finished."""
-    workflow = _get_workflow(workflow_id)
+    workflow = _get_workflow(request, workflow_id)
     if workflow.is_finished:
         raise ApiError(
             409,
@@ -129,7 +146,9 @@ def _create_arguments(body: dict[str, Any]) -> tuple[str | None, Node]:
     unknown = sorted(set(body) - CREATE_FIELDS)
     if unknown:
         raise ApiError(
-            400, "invalid_request", f"Unknown field(s): {', '.join(unknown)}; give name, workflow."
+            400,
+            "invalid_request",
+            f"Unknown field(s): {', '.join(unknown)}; give name, workflow, tenant.",
         )
     if "workflow" not in body:
         raise ApiError(400, "invalid_request", "Give the steps as 'workflow' (see the docs).")

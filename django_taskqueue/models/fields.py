@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
@@ -30,6 +31,12 @@ def name_field(verbose_name: str | _StrPromise, **kwargs: Any) -> models.CharFie
         validators=[RegexValidator(NAME_PATTERN, f"Use {NAME_HELP}.")],
         **kwargs,
     )
+
+
+def tenant_field(**kwargs: Any) -> models.CharField:
+    """The optional tenant of an item, a workflow or a schedule (``tenants.py``): NULL for
+    none, so the partial indexes on it hold only rows that have one."""
+    return name_field(_("tenant"), null=True, blank=True, **kwargs)
 
 
 # The rules of validation.py, as field validators, so model forms (the admin) keep them too.

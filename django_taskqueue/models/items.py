@@ -19,6 +19,7 @@ from .fields import (
     AliveManager,
     SoftDeleteQuerySet,
     name_field,
+    tenant_field,
 )
 
 
@@ -139,6 +140,8 @@ class QueueItem(models.Model):
     concurrency_key = models.CharField(
         _("concurrency key"), max_length=200, null=True, blank=True, editable=False
     )
+    # The tenant it belongs to (tenants.py); set after the insert, only when one is given.
+    tenant = tenant_field(editable=False)
     unique_key = models.CharField(
         _("unique key"), max_length=200, blank=True, default="", db_default=""
     )
@@ -232,6 +235,13 @@ class QueueItem(models.Model):
             models.Index(fields=["status", "completed_at"], name="task_queue_finished_idx"),
             models.Index(fields=["created_at"], name="task_queue_created_idx"),
             models.Index(fields=["workflow", "status"], name="task_queue_workflow_idx"),
+            # A tenant-bound API token's lists (newest first, by status) and the metrics'
+            # counts per tenant read only the rows that have a tenant.
+            models.Index(
+                fields=["tenant", "status", "id"],
+                condition=Q(tenant__isnull=False),
+                name="task_queue_tenant_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..schedules.checks import FIELDS, MAX_CATCH_UP, InvalidSchedule, check_schedule
 from ..schedules.timing import Timing, describe
-from .fields import PRIORITY_VALIDATORS, name_field
+from .fields import PRIORITY_VALIDATORS, name_field, tenant_field
 
 TIMING_FIELDS = ("cron", "interval_seconds", "timezone", "start_at", "end_at")
 
@@ -65,6 +65,7 @@ class Schedule(models.Model):
         default="",
         help_text=_("IANA name, such as Europe/Berlin. Blank: the project's TIME_ZONE."),
     )
+    tenant = tenant_field(help_text=_("The tenant of the items it fires. Blank: none."))
     enabled = models.BooleanField(_("enabled"), default=True)
     start_at = models.DateTimeField(_("start at"), null=True, blank=True)
     end_at = models.DateTimeField(_("end at"), null=True, blank=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from .fields import tenant_field
 
 if TYPE_CHECKING:
     from ..actions import ActionReport
@@ -48,12 +51,21 @@ class Workflow(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    # Every step's tenant too: a workflow belongs to one tenant or to none.
+    tenant = tenant_field(editable=False)
 
     class Meta:
         db_table = "task_queue_workflow"
         verbose_name = _("workflow")
         ordering = ["-id"]
-        indexes = [models.Index(fields=["status", "created_at"], name="task_queue_wf_status_idx")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="task_queue_wf_status_idx"),
+            models.Index(
+                fields=["tenant", "id"],
+                condition=Q(tenant__isnull=False),
+                name="task_queue_wf_tenant_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"workflow #{self.pk}{' ' + self.name if self.name else ''} [{self.status}]"

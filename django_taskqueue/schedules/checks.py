@@ -9,6 +9,7 @@ from typing import Any
 from ..exceptions import InvalidValue, UnknownAlias
 from ..jsonvalues import encode_parameters
 from ..registry import is_registered, registered_aliases
+from ..tenants import check_tenant
 from ..validation import check_integer, check_priority, validate_name
 from ..webhooks.payloads import refuse_internal_alias
 from .timing import MAX_INTERVAL_SECONDS, check_cron, check_timezone
@@ -27,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "misfire": "once",
     "max_catch_up": 100,
     "enabled": True,
+    "tenant": None,
 }
 FIELDS = ("name", "alias", *DEFAULTS)
 
@@ -118,4 +120,5 @@ _CHECKS = {
     "misfire": _choice,
     "max_catch_up": lambda v: check_integer(v, "max_catch_up", 1, MAX_CATCH_UP),
     "enabled": _enabled,
+    "tenant": lambda v: check_tenant(v or None),
 }

@@ -144,6 +144,7 @@ def _enqueue(schedule: Schedule, time: datetime, using: str) -> int:
         schedule.parameters,
         queue_name=schedule.queue_name or None,
         priority=schedule.priority,
+        tenant=schedule.tenant,
     )
     QueueItem.all_objects.using(using).filter(pk=item.pk).update(
         schedule=schedule.pk, scheduled_for=time

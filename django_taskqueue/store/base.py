@@ -20,7 +20,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import NOT_PROVIDED, Count, F, QuerySet
 from django.utils import timezone
 
-from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, TaskDefinition
+from ..models import QueueItem, QueueItemAttempt, QueueState, Runner, Schedule, TaskDefinition
 from ..validation import MAX_ITEM_ID
 from .dependencies import Dependencies
 from .flow import FlowControl
@@ -311,6 +311,11 @@ class QueueStore(
         for queues in Runner.objects.using(self.using).live().values_list("queues", flat=True):
             names.update(queues)
         return names
+
+    def schedule_tenants(self) -> set[str]:
+        """The tenants schedules name: the admin's tenant filter offers them."""
+        rows = Schedule.objects.using(self.using).filter(tenant__isnull=False)
+        return set(rows.values_list("tenant", flat=True))
 
     def set_queue_paused(self, name: str, paused: bool) -> None:
         with transaction.atomic(using=self.using):

@@ -28,10 +28,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..limits import FlowRules
 from ..models import QueueItem, QueueState, TaskDefinition
+from ..tenants import tenant_key
 from .flow_sql import candidates_sql, claim_ids_sql, keyed_due_sql
 from .records import ClaimedItem
 from .rooms import Candidate, definition_scope, queue_scope, running, scopes_of
@@ -60,6 +63,18 @@ class FlowControl(RoomyClaims):
         for key, ids in ids_by_key.items():
             for start in range(0, len(ids), 5000):
                 items.filter(pk__in=ids[start : start + 5000]).update(concurrency_key=key)
+
+    def set_tenant(self, tenant: str, ids: list[int]) -> None:
+        """Give new items their tenant, in the enqueue's transaction; those still without a
+        concurrency key take the tenant's (``tenants.tenant_key``), so the claims take
+        tenants in turn. One statement per 5,000 items, none for a call without a tenant."""
+        items = QueueItem.all_objects.using(self.using)
+        values = {
+            "tenant": tenant,
+            "concurrency_key": Coalesce(F("concurrency_key"), Value(tenant_key(tenant))),
+        }
+        for start in range(0, len(ids), 5000):
+            items.filter(pk__in=ids[start : start + 5000]).update(**values)
 
     def set_queue_limits(self, name: str, concurrency: int | None, rate: str) -> QueueState:
         state, _ = QueueState.objects.using(self.using).update_or_create(

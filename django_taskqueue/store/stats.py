@@ -35,6 +35,11 @@ class QueueStatistics:
             items = items.filter(queue_name=queue_name)
         return items.counts_by_queue_and_status()
 
+    def counts_by_tenant(self) -> list[tuple[str, str, str | None, int]]:
+        """``(queue, status, tenant, count)`` of the items, soft-deleted ones left out."""
+        rows = self._alive().values_list("queue_name", "status", "tenant").annotate(n=Count("pk"))
+        return list(rows.order_by())
+
     def queue_switches(self) -> dict[str, bool]:
         """Queue name -> paused, for every queue that has a switch row."""
         return dict(QueueState.objects.using(self.using).values_list("name", "is_paused"))

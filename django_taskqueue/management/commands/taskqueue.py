@@ -90,6 +90,7 @@ class Command(ScheduleSubcommands, WorkflowSubcommands, PruneSubcommands, BaseCo
         enqueue.add_argument(
             "--concurrency-key", help="The key per-key limits count by, e.g. customer:42."
         )
+        enqueue.add_argument("--tenant", help="The tenant it belongs to (default: none).")
         add_dependency_arguments(enqueue)
 
         limits = commands.add_parser(
@@ -163,6 +164,7 @@ class Command(ScheduleSubcommands, WorkflowSubcommands, PruneSubcommands, BaseCo
             unique_key=options["unique_key"],
             on_duplicate=options["on_duplicate"],
             concurrency_key=options["concurrency_key"],
+            tenant=options["tenant"],
             **dependency_options(options),
         )
         self.stdout.write(str(item.pk))

@@ -1,4 +1,5 @@
-"""``manage.py taskqueue_token USERNAME [--lifetime DURATION]``: a bearer token for the API."""
+"""``manage.py taskqueue_token USERNAME [--lifetime DURATION] [--tenant NAME]``: a bearer
+token for the API, bound to one tenant's items if ``--tenant`` is given."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_taskqueue.api.auth import mint_token
 from django_taskqueue.exceptions import InvalidValue
 from django_taskqueue.management.arguments import duration_in
+from django_taskqueue.tenants import check_tenant
 from django_taskqueue.validation import check_integer
 
 MAX_TOKEN_LIFETIME_SECONDS = 10 * 366 * 24 * 3600  # ten years
@@ -26,6 +28,9 @@ class Command(BaseCommand):
             default=None,
             help="Until the token expires: 3600, 12h, 30d (default: API_JWT_LIFETIME_SECONDS).",
         )
+        parser.add_argument(
+            "--tenant", help="Bind the token to this tenant: it sees and acts on its items only."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         lifetime = options["lifetime"]
@@ -35,6 +40,10 @@ class Command(BaseCommand):
                 check_integer(lifetime, "--lifetime", 1, MAX_TOKEN_LIFETIME_SECONDS)
             except InvalidValue as exc:
                 raise CommandError(f"{exc} (1s to 10 years)") from None
+        try:
+            tenant = check_tenant(options["tenant"])
+        except InvalidValue as exc:
+            raise CommandError(str(exc)) from None
         user_model = get_user_model()
         try:
             user = user_model._default_manager.get_by_natural_key(options["username"])
@@ -44,4 +53,4 @@ class Command(BaseCommand):
             raise CommandError(
                 f"User {options['username']!r} is inactive; tokens would be refused."
             )
-        self.stdout.write(mint_token(user, lifetime))
+        self.stdout.write(mint_token(user, lifetime, tenant))
