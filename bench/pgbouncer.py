@@ -32,7 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.flow_scenarios import clean, runners, setup, stop, wait_done  # noqa: E402
+from bench.flow_scenarios import clean, drain_round, runners, setup, stop  # noqa: E402
 
 DIRECT = "postgres://postgres@127.0.0.1:5432/bench_pgbouncer"
 POOLED = "postgres://postgres@127.0.0.1:6543/bench_pgbouncer"
@@ -65,21 +65,6 @@ def latency(samples: int) -> list[float]:
     return waits
 
 
-def drain(items: int, interval: str) -> float:
-    from django_taskqueue import enqueue_many
-    from django_taskqueue.models import QueueItem
-
-    clean()
-    ids = enqueue_many("Noop", [{}] * items)
-    processes = runners(1, "--concurrency", "8", "--interval", interval)
-    wait_done(ids)
-    stop(processes)
-    rows = QueueItem.objects.filter(pk__in=ids)
-    first = min(rows.values_list("started_at", flat=True))
-    last = max(rows.values_list("completed_at", flat=True))
-    return items / (last - first).total_seconds()
-
-
 def measure(mode: str, samples: int, items: int) -> dict[str, Any]:
     from django.db import connection
 
@@ -93,7 +78,7 @@ def measure(mode: str, samples: int, items: int) -> dict[str, Any]:
     time.sleep(3)  # started and idle
     waits = latency(samples)
     stop(processes)
-    rate = drain(items, INTERVALS.get(mode, "0.05"))
+    rate = drain_round(items, limited=False)
     for key in MODES[mode]:
         os.environ.pop(key, None)
     return {

@@ -59,6 +59,18 @@ def drain(queues=("tests",), rounds: int = 50, **kwargs) -> None:
     raise AssertionError("queue did not drain")
 
 
+def taskqueue_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``manage.py taskqueue ARGS`` as a real process, its output captured."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "taskqueue", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class RunnerProcess:
     """A ``manage.py runqueue`` child process in its own session, so signals reach only it."""
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from django_taskqueue import enqueue_by_alias
 from django_taskqueue.models import QueueItem, Runner, TaskDefinition
-from tests.conftest import ROOT
+from tests.conftest import ROOT, taskqueue_process
 
 
 def taskqueue(*args: str) -> str:
@@ -340,20 +340,9 @@ def test_a_subcommand_is_required():
 # --------------------------------------------------------------------------- real processes
 
 
-def manage(runner_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "taskqueue", *args],
-        cwd=ROOT,
-        env=runner_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_enqueue_in_a_real_process_prints_an_id_scripts_can_use(runner_env):
-    child = manage(runner_env, "enqueue", "Record", "--params", json.dumps({"value": 1}))
+    child = taskqueue_process(runner_env, "enqueue", "Record", "--params", json.dumps({"value": 1}))
     assert child.returncode == 0, child.stderr
     assert QueueItem.objects.get(pk=int(child.stdout)).parameters == {"value": 1}
 
@@ -373,7 +362,7 @@ def test_enqueue_in_a_real_process_prints_an_id_scripts_can_use(runner_env):
 def test_errors_in_a_real_process_exit_non_zero_with_a_message_and_no_traceback(
     runner_env, args, message
 ):
-    child = manage(runner_env, *args)
+    child = taskqueue_process(runner_env, *args)
     assert child.returncode != 0
     assert message in child.stderr
     assert "Traceback" not in child.stderr

@@ -4,8 +4,6 @@ and as a real process."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from io import StringIO
 
 import pytest
@@ -13,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from django_taskqueue import chain, enqueue_by_alias, enqueue_workflow, group
 from django_taskqueue.models import ItemDependency, QueueItem, Workflow
-from tests.conftest import ROOT
+from tests.conftest import taskqueue_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,25 +173,14 @@ def test_list_filters_waiting_items():
 # --------------------------------------------------------------------------- real processes
 
 
-def manage(runner_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "taskqueue", *args],
-        cwd=ROOT,
-        env=runner_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_a_real_process_enqueues_a_child_and_shows_the_workflow(runner_env):
     parent = enqueue_by_alias("Step", {"name": "parent"})
-    child = manage(runner_env, "enqueue", "Step", "--depends-on", str(parent.pk))
+    child = taskqueue_process(runner_env, "enqueue", "Step", "--depends-on", str(parent.pk))
     assert child.returncode == 0, child.stderr
     assert QueueItem.objects.get(pk=int(child.stdout)).status == "waiting"
 
     workflow = enqueue_workflow(chain(step("one"), step("two")), name="pair")
-    shown = manage(runner_env, "workflow", str(workflow.pk))
+    shown = taskqueue_process(runner_env, "workflow", str(workflow.pk))
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith(f"workflow #{workflow.pk} pair: running\n")
     assert len(rows(shown.stdout)) == 2
@@ -209,7 +196,7 @@ def test_a_real_process_enqueues_a_child_and_shows_the_workflow(runner_env):
     ],
 )
 def test_errors_in_a_real_process_exit_non_zero_with_no_traceback(runner_env, args, message):
-    child = manage(runner_env, *args)
+    child = taskqueue_process(runner_env, *args)
     assert child.returncode != 0
     assert message in child.stderr and "Traceback" not in child.stderr
     assert child.stdout == ""

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Model
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -133,3 +134,17 @@ def cut_with_title(text: str, limit: int) -> SafeString | str:
         return "—"
     cut = cut_at_word(line, limit)
     return line if cut == line else format_html('<span title="{}">{}</span>', line, cut)
+
+
+class ReadOnlyAdminMixin:
+    """For rows the queue writes and operators only read (runners, workflows): no add,
+    change or delete in the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

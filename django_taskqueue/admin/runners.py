@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Runner
-from .display import STYLESHEET, compact_time, exact_time_field, relative_time
+from .display import (
+    STYLESHEET,
+    ReadOnlyAdminMixin,
+    compact_time,
+    exact_time_field,
+    relative_time,
+)
 from .filters import CheckedLookupsMixin
 
 
 @admin.register(Runner)
-class RunnerAdmin(CheckedLookupsMixin, admin.ModelAdmin):
+class RunnerAdmin(ReadOnlyAdminMixin, CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "hostname",
@@ -42,15 +45,6 @@ class RunnerAdmin(CheckedLookupsMixin, admin.ModelAdmin):
 
     class Media:
         css = {"all": (STYLESHEET,)}
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("queues"))
     def queue_names(self, runner: Runner) -> str:

@@ -33,7 +33,13 @@ from ..audit import Actor
 from ..lineage import status_counts, workflow_steps
 from ..models import QueueItem, Workflow
 from ..models.workflows import StatusCounts
-from .display import STYLESHEET, compact_time, exact_time_field, status_badge
+from .display import (
+    STYLESHEET,
+    ReadOnlyAdminMixin,
+    compact_time,
+    exact_time_field,
+    status_badge,
+)
 from .filters import CheckedLookupsMixin
 from .workflow_graph import MAX_COLUMNS, layout
 
@@ -59,7 +65,8 @@ def count_badges(counts: StatusCounts) -> SafeString:
 
 
 @admin.register(Workflow)
-class WorkflowAdmin(CheckedLookupsMixin, admin.ModelAdmin):
+# Made by enqueue_workflow and finished by its items: never added, edited or deleted here.
+class WorkflowAdmin(ReadOnlyAdminMixin, CheckedLookupsMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "name_column",
@@ -100,16 +107,6 @@ class WorkflowAdmin(CheckedLookupsMixin, admin.ModelAdmin):
 
     created_at_exact = exact_time_field(Workflow, "created_at")
     completed_at_exact = exact_time_field(Workflow, "completed_at")
-
-    # Made by enqueue_workflow and finished by its items: never added, edited or deleted here.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(actions.REQUIRED_PERMISSION["cancel"])
