@@ -42,7 +42,16 @@ class ItemColumnsMixin:
 
     @admin.display(description=_("queue"), ordering="queue_name")
     def queue_column(self, item: QueueItem) -> str:
-        return breakable(item.queue_name)
+        """The queue, and under it the tenant when the item has one: one column, so the
+        list still fits a laptop's screen."""
+        if not item.tenant:
+            return breakable(item.queue_name)
+        return format_html(
+            '{}<br><span class="tq-tenant" title="{}">{}</span>',
+            breakable(item.queue_name),
+            _("tenant"),
+            breakable(item.tenant),
+        )
 
     @admin.display(description=_("status"), ordering="status")
     def colored_status(self, item: QueueItem) -> str:

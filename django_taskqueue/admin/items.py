@@ -55,7 +55,6 @@ class QueueItemAdmin(
         "id",
         "alias",
         "queue_column",
-        "tenant",
         "colored_status",
         "attempts_display",
         "priority",
