@@ -40,3 +40,22 @@ def test_a_duty_that_fails_is_not_retried_on_every_tick():
 
 def test_no_duties_never_wake_anyone():
     assert Duties().seconds_until_next() == float("inf")
+
+
+def test_a_failed_duty_with_retry_after_is_tried_again_that_soon():
+    """The schedules duty looks every 15 s, but after an outage it must not miss a
+    once-a-second schedule's fire times for that long."""
+    calls = []
+
+    def fire() -> None:
+        calls.append(time.monotonic())
+        raise ConnectionError("the database went away")
+
+    duties = Duties(Duty("schedules", 15.0, fire, retry_after=0.05))
+    with pytest.raises(ConnectionError):
+        duties.run_due()
+    assert duties.seconds_until_next() <= 0.05
+    time.sleep(0.06)
+    with pytest.raises(ConnectionError):
+        duties.run_due()
+    assert len(calls) == 2
