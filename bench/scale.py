@@ -4,10 +4,16 @@
    in it (the claim must stay an index scan; the rate must stay within 20%), with the claim's
    EXPLAIN ANALYZE.
 2. A runner's RSS across 100,000 items (must stay flat within 10%).
+3. With ``--big-rows 10000000`` (issue 15): a table of that many items shaped like a busy
+   site's (bench/big_table.py), the drain and the claim's plan on it, and p50/p95 of the
+   admin change list, the dashboard, the HTTP API list and /metrics (target: p95 < 200 ms).
 
 Run with the repository's virtualenv (``make test`` builds it):
 
     .venv/bin/python bench/scale.py [--items 20000] [--finished 1000000] [--rss-items 100000]
+        [--big-rows 0] [--page-runs 30]
+
+A phase given 0 rows is skipped.
 
 It creates and drops its own database, ``bench_scale``, and starts only its own runners.
 """
@@ -97,8 +103,9 @@ def add_finished_items(count: int) -> None:
         cursor.execute("VACUUM ANALYZE task_queue")
 
 
-def claim_plan() -> str:
-    """EXPLAIN ANALYZE of the real claim statement, captured from claim_batch itself."""
+def claim_plan(seed_items: int = 50, explain: str = "ANALYZE, COSTS OFF") -> str:
+    """EXPLAIN ANALYZE of the real claim statement, captured from the store's claim itself,
+    on the ``bench`` queue after ``seed_items`` more items were put there."""
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -106,7 +113,8 @@ def claim_plan() -> str:
     from django_taskqueue.models import Runner
     from django_taskqueue.store import get_store
 
-    enqueue_many("Noop", [{}] * 50, queue_name="bench")
+    if seed_items:
+        enqueue_many("Noop", [{}] * seed_items, queue_name="bench")
     Runner.objects.get_or_create(
         id="explain", defaults={"hostname": "x", "pid": 1, "concurrency": 1}
     )
@@ -122,7 +130,7 @@ def claim_plan() -> str:
         transaction.set_rollback(True)
     sql, params = captured[-1]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
+        cursor.execute(f"EXPLAIN ({explain}) " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         transaction.set_rollback(True)
     return plan
@@ -168,6 +176,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--rss-items", type=int, default=100_000)
+    parser.add_argument("--big-rows", type=int, default=0)
+    parser.add_argument("--page-runs", type=int, default=30)
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
 
@@ -176,18 +186,38 @@ def main() -> None:
     results: dict[str, object] = {}
     results["drain_empty_per_s"] = round(drain_rate(options.items))
     print(f"drain, empty table: {results['drain_empty_per_s']:,}/s", flush=True)
-    add_finished_items(options.finished)
-    results["drain_with_finished_per_s"] = round(drain_rate(options.items))
-    print(
-        f"drain, {options.finished:,} finished rows: {results['drain_with_finished_per_s']:,}/s",
-        flush=True,
-    )
+    if options.finished:
+        add_finished_items(options.finished)
+        results["drain_with_finished_per_s"] = round(drain_rate(options.items))
+        print(
+            f"drain, {options.finished:,} finished rows: "
+            f"{results['drain_with_finished_per_s']:,}/s",
+            flush=True,
+        )
+    if options.big_rows:
+        big_table_phase(options.big_rows, options.items, options.page_runs, results)
     results["claim_plan"] = claim_plan()
     print(results["claim_plan"], flush=True)
-    results["rss"] = rss_over(options.rss_items)
-    print(f"runner RSS: {results['rss']}", flush=True)
+    if options.rss_items:
+        results["rss"] = rss_over(options.rss_items)
+        print(f"runner RSS: {results['rss']}", flush=True)
     if options.json:
         options.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def big_table_phase(rows: int, items: int, runs: int, results: dict[str, object]) -> None:
+    from bench import big_table
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    print(f"building a table of {rows:,} items", flush=True)
+    results["big_table_build"] = big_table.build(rows, log)
+    log(f"  {results['big_table_build']}")
+    results["drain_with_big_table_per_s"] = round(drain_rate(items))
+    log(f"drain, {rows:,} rows: {results['drain_with_big_table_per_s']:,}/s")
+    log(f"pages on {rows:,} rows ({runs} fetches each, after 3 to warm up):")
+    results["big_table_pages"] = big_table.page_timings(runs, log)
 
 
 if __name__ == "__main__":
