@@ -57,7 +57,7 @@ FROM (
             WHEN g / 7 %% 6 = 0 THEN 'success'
             ELSE 'queued'
         END AS status
-    FROM generate_series(%(first)s, %(last)s) g
+    FROM generate_series(%(first)s::bigint, %(last)s::bigint) g
 ) rows
 """
 

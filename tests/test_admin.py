@@ -196,6 +196,19 @@ def test_date_drill_down_offers_every_day_between_the_first_and_last_item(admin_
     assert [c["title"] for c in months.range_date_hierarchy["choices"]] == ["March 2026"]
 
 
+def test_within_a_drill_down_period_the_list_is_newest_created_first(admin_client):
+    """There the list is ordered by ``created_at`` (which PostgreSQL reads from its index for
+    the period), not by id: an item created later shows first even with the lower id."""
+    day = timezone.make_aware(datetime(2026, 3, 3, 12))
+    later, earlier = make_item("success", created_at=day), make_item("success", created_at=day)
+    QueueItem.objects.filter(pk=earlier.pk).update(created_at=day - timedelta(hours=1))
+    period = {"created_at__year": 2026, "created_at__month": 3, "created_at__day": 3}
+    listed = admin_client.get(ITEMS_URL, period).context["cl"].result_list
+    assert [item.pk for item in listed] == [later.pk, earlier.pk]
+    everything = admin_client.get(ITEMS_URL).context["cl"].result_list
+    assert [item.pk for item in everything] == [earlier.pk, later.pk]
+
+
 def test_paginator_counts_from_estimates_on_large_postgresql_tables():
     for _ in range(5):
         enqueue_by_alias("Record")

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import QuerySet
 
 from ..conf import app_settings
 from ..limits import FlowRules, Limits
 from ..validation import MAX_ITEM_ID
 from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
+from .big_counts import EstimatedCounts
 from .dependencies import FOLLOWERS, followers_from
 from .flow_sql import due_definitions_sql
 from .records import SNOOZED, ClaimedItem, Outcome
@@ -148,7 +148,7 @@ def listen_conninfo(using: str) -> dict[str, Any]:
     return {key: params[key] for key in _LIBPQ_KEYS if params.get(key) is not None}
 
 
-class PostgresStore(QueueStore):
+class PostgresStore(EstimatedCounts, QueueStore):
     vendor = "postgresql"
     unique_insert = UNIQUE_INSERT.format(parameters="%s::jsonb")
 
@@ -304,32 +304,6 @@ class PostgresStore(QueueStore):
                     "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
                     [FINISHED_CHANNEL, payloads],
                 )
-
-    def estimated_count(self, queryset: QuerySet, exact_below: int = 100_000) -> int:
-        """From the planner's statistics instead of ``COUNT(*)`` on a large table.
-
-        Counting a million rows takes seconds on PostgreSQL. When the table's ``reltuples``
-        says it is larger than ``exact_below``, an unfiltered count is that number and a
-        filtered one is the planner's row estimate from ``EXPLAIN``.
-        """
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                [self.connection.ops.quote_name(queryset.model._meta.db_table)],
-            )
-            row = cursor.fetchone()
-            table_rows = int(row[0]) if row and row[0] is not None else -1  # -1: never analysed
-            if table_rows <= exact_below:
-                return queryset.count()
-            if not queryset.query.where:
-                return table_rows
-            query = queryset.order_by().values("pk").query
-            sql, params = query.get_compiler(using=self.using).as_sql()
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            plan = cursor.fetchone()[0]
-        if isinstance(plan, str):
-            plan = json.loads(plan)
-        return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def _limit_fields(limits: Limits, scope: str) -> dict[str, Any]:

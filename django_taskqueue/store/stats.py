@@ -29,7 +29,12 @@ class QueueStatistics:
         self, queue_name: str | None = None
     ) -> dict[str, dict[str, int]]:
         """``{"emails": {"queued": 3, "running": 1, ...}}``, every status present, soft-deleted
-        items left out."""
+        items left out. PostgreSQL estimates some on big tables (``store/big_counts.py``)."""
+        return self.exact_counts_by_queue_and_status(queue_name)
+
+    def exact_counts_by_queue_and_status(
+        self, queue_name: str | None = None
+    ) -> dict[str, dict[str, int]]:
         items = self._alive()
         if queue_name is not None:
             items = items.filter(queue_name=queue_name)
@@ -90,37 +95,40 @@ class QueueStatistics:
         """Per queue and alias, for attempts finished since ``since``: how many ran within
         each bucket's seconds (cumulative), with their count and total; and the same for the
         wait from enqueue to the start of the first attempt."""
-        attempts = QueueItemAttempt.objects.using(self.using).filter(
-            finished_at__gte=since, started_at__isnull=False
-        )
         run = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
         wait = ExpressionWrapper(
             F("started_at") - F("item__created_at"), output_field=DurationField()
         )
+        # Both histograms in one pass over the window's attempts (and their items' rows).
+        chosen = {"run": Q(), "wait": Q(number=1)}
+        aggregates: dict[str, Any] = {}
+        for name, only in chosen.items():
+            aggregates[f"{name}_count"] = Count("id", filter=only)
+            aggregates[f"{name}_total"] = Sum(name, filter=only)
+            for index, bound in enumerate(buckets):
+                within = Q(**{f"{name}__lte": timedelta(seconds=bound)})
+                aggregates[f"{name}_le_{index}"] = Count("id", filter=only & within)
+        groups = (
+            QueueItemAttempt.objects.using(self.using)
+            .filter(finished_at__gte=since, started_at__isnull=False)
+            .annotate(run=run, wait=wait)
+            .values("item__queue_name", "item__definition__alias")
+            .annotate(**aggregates)
+            .order_by("item__queue_name", "item__definition__alias")
+        )
         rows = []
-        for name, duration, chosen in (
-            ("run", run, attempts),
-            ("wait", wait, attempts.filter(number=1)),
-        ):
-            per_bucket = {
-                f"le_{index}": Count("id", filter=Q(seconds__lte=timedelta(seconds=bound)))
-                for index, bound in enumerate(buckets)
-            }
-            for values in (
-                chosen.annotate(seconds=duration)
-                .values("item__queue_name", "item__definition__alias")
-                .annotate(count=Count("id"), total=Sum("seconds"), **per_bucket)
-                .order_by("item__queue_name", "item__definition__alias")
-            ):
-                row: dict[str, Any] = dict(values)
-                rows.append(
-                    {
-                        "histogram": name,
-                        "queue": row["item__queue_name"],
-                        "alias": row["item__definition__alias"],
-                        "count": row["count"],
-                        "sum": (row["total"] or timedelta()).total_seconds(),
-                        "buckets": [row[f"le_{i}"] for i in range(len(buckets))],
-                    }
-                )
-        return rows
+        for values in groups:
+            group: dict[str, Any] = dict(values)
+            for name in chosen:
+                if group[f"{name}_count"]:
+                    rows.append(
+                        {
+                            "histogram": name,
+                            "queue": group["item__queue_name"],
+                            "alias": group["item__definition__alias"],
+                            "count": group[f"{name}_count"],
+                            "sum": (group[f"{name}_total"] or timedelta()).total_seconds(),
+                            "buckets": [group[f"{name}_le_{i}"] for i in range(len(buckets))],
+                        }
+                    )
+        return sorted(rows, key=lambda row: row["histogram"] != "run")
