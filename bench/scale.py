@@ -136,6 +136,23 @@ def claim_plan(seed_items: int = 50, explain: str = "ANALYZE, COSTS OFF") -> str
     return plan
 
 
+def claim_times(samples: int = 20, backlog: int = 1000) -> dict[str, float]:
+    """Median and p95 of the claim statement's own time (EXPLAIN ANALYZE, rolled back) with
+    ``backlog`` items queued on ``bench``; those are deleted again afterwards."""
+    import re
+
+    from django_taskqueue import enqueue_many
+    from django_taskqueue.models import QueueItem
+
+    enqueue_many("Noop", [{}] * backlog, queue_name="bench")
+    times = sorted(
+        float(re.search(r"Execution Time: ([\d.]+) ms", claim_plan(seed_items=0)).group(1))
+        for _ in range(samples)
+    )
+    QueueItem.objects.filter(queue_name="bench", status="queued").delete()
+    return {"p50_ms": times[len(times) // 2], "p95_ms": times[int(0.95 * (len(times) - 1))]}
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -211,11 +228,15 @@ def big_table_phase(rows: int, items: int, runs: int, results: dict[str, object]
     def log(line: str) -> None:
         print(line, flush=True)
 
+    results["claim_empty"] = claim_times()
+    log(f"claim, empty table: {results['claim_empty']}")
     print(f"building a table of {rows:,} items", flush=True)
     results["big_table_build"] = big_table.build(rows, log)
     log(f"  {results['big_table_build']}")
     results["drain_with_big_table_per_s"] = round(drain_rate(items))
     log(f"drain, {rows:,} rows: {results['drain_with_big_table_per_s']:,}/s")
+    results["claim_big_table"] = claim_times()
+    log(f"claim, {rows:,} rows: {results['claim_big_table']}")
     log(f"pages on {rows:,} rows ({runs} fetches each, after 3 to warm up):")
     results["big_table_pages"] = big_table.page_timings(runs, log)
 
