@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.measure import percentile
+
 QUEUES = ["bench", "default", "emails", "reports", "images", "webhooks"]
 ALIASES = ["Noop", *(f"BigTable{n}" for n in range(1, 10))]
 CHUNK = 1_000_000
@@ -119,11 +121,10 @@ def _timed(fetch: Callable[[], Any], runs: int) -> dict[str, float]:
         started = time.perf_counter()
         fetch()
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
     return {
         "p50_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[max(0, round(0.95 * len(samples)) - 1)], 1),
-        "max_ms": round(samples[-1], 1),
+        "p95_ms": round(percentile(samples, 95), 1),
+        "max_ms": round(max(samples), 1),
     }
 
 

@@ -58,7 +58,7 @@ def produce(rate: int, stop: threading.Event) -> None:
 def sample(phase: str, elapsed: float) -> dict[str, Any]:
     from django.db import connection
 
-    from bench.scale import claim_plan
+    from bench.scale import claim_plan, execution_ms
 
     plan = claim_plan(seed_items=0, explain="ANALYZE, BUFFERS, COSTS OFF")
     buffers = re.search(r"Buffers: shared hit=(\d+)(?: read=(\d+))?", plan)
@@ -90,7 +90,7 @@ def sample(phase: str, elapsed: float) -> dict[str, Any]:
         "t_s": round(elapsed),
         "finished_per_s": round(finished / SAMPLE_SECONDS),
         "backlog": backlog,
-        "claim_ms": float(re.search(r"Execution Time: ([\d.]+) ms", plan).group(1)),
+        "claim_ms": execution_ms(plan),
         "claim_buffers": sum(int(n) for n in buffers.groups() if n) if buffers else None,
         "wait_p50_ms": round(wait_p50.total_seconds() * 1000, 1) if wait_p50 else None,
         "wait_p95_ms": round(wait_p95.total_seconds() * 1000, 1) if wait_p95 else None,

@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -136,21 +138,25 @@ def claim_plan(seed_items: int = 50, explain: str = "ANALYZE, COSTS OFF") -> str
     return plan
 
 
+def execution_ms(plan: str) -> float:
+    """The statement's own time, from the "Execution Time" line of an EXPLAIN ANALYZE."""
+    found = re.search(r"Execution Time: ([\d.]+) ms", plan)
+    if found is None:
+        raise ValueError(f"not an EXPLAIN ANALYZE: {plan[:200]}")
+    return float(found.group(1))
+
+
 def claim_times(samples: int = 20, backlog: int = 1000) -> dict[str, float]:
     """Median and p95 of the claim statement's own time (EXPLAIN ANALYZE, rolled back) with
     ``backlog`` items queued on ``bench``; those are deleted again afterwards."""
-    import re
-
+    from bench.measure import percentile
     from django_taskqueue import enqueue_many
     from django_taskqueue.models import QueueItem
 
     enqueue_many("Noop", [{}] * backlog, queue_name="bench")
-    times = sorted(
-        float(re.search(r"Execution Time: ([\d.]+) ms", claim_plan(seed_items=0)).group(1))
-        for _ in range(samples)
-    )
+    times = [execution_ms(claim_plan(seed_items=0)) for _ in range(samples)]
     QueueItem.objects.filter(queue_name="bench", status="queued").delete()
-    return {"p50_ms": times[len(times) // 2], "p95_ms": times[int(0.95 * (len(times) - 1))]}
+    return {"p50_ms": statistics.median(times), "p95_ms": percentile(times, 95)}
 
 
 def rss_kib(pid: int) -> int:
