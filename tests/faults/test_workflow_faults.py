@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
@@ -30,6 +29,17 @@ def graph(width: int):
     )
 
 
+def running_one_of(processes: list, ids: list[int]):
+    """One of ``processes`` whose runner holds one of the items ``ids`` now, or None."""
+    by_pid = {process.pid: process for process in processes}
+    pid = (
+        QueueItem.objects.filter(pk__in=ids, status="running", runner__pid__in=by_pid)
+        .values_list("runner__pid", flat=True)
+        .first()
+    )
+    return by_pid.get(pid)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_kill_9_mid_workflow_still_finishes_each_step_in_order(run_faults, stopwatch):
     width = scaled(30)
@@ -38,11 +48,12 @@ def test_kill_9_mid_workflow_still_finishes_each_step_in_order(run_faults, stopw
     live = [run_faults("--concurrency", str(CONCURRENCY)) for _ in range(RUNNERS)]
     killed: list[int] = []
     for _ in range(scaled(2)):
-        wait_for(lambda: QueueItem.objects.filter(pk__in=ids, status="running").exists(), 60)
-        time.sleep(0.3)
-        victim = live.pop(0)
+        # The victim is a runner that holds a step of the workflow right now, so the kill
+        # lands mid-step (killing whichever runner came first could find it idle).
+        victim = wait_for(lambda: running_one_of(live, ids), 60)
         victim.signal(signal.SIGKILL)
         victim.wait(timeout=10)
+        live.remove(victim)
         killed.append(victim.pid)
         live.append(run_faults("--concurrency", str(CONCURRENCY)))
 
