@@ -134,7 +134,7 @@ def pages() -> dict[str, str]:
     return {
         "admin items list": admin_items,
         "admin items, failed": admin_items + "?status__exact=failed",
-        "admin items, one queue": admin_items + "?queue_name=emails",
+        "admin items, one queue": admin_items + "?queue=emails",
         "admin items, one tenant": admin_items + "?tenant=tenant-3",
         "admin items, page 100": admin_items + "?p=100",
         "admin items, search by id": admin_items + "?q=4242",

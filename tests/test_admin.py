@@ -119,6 +119,21 @@ def test_filters_by_status_queue_and_definition(admin_client):
     assert listed(definition__id__exact=noop.definition_id) == {noop.pk}
 
 
+def test_one_queue_lists_newest_first_and_bounds_the_dates_by_its_own_items(admin_client):
+    march = timezone.make_aware(datetime(2026, 3, 3, 12))
+    older = make_item("success", created_at=march)
+    make_item("success", created_at=march.replace(year=2024))  # another queue's, between
+    QueueItem.objects.exclude(pk=older.pk).update(queue_name="other")
+    newer = make_item("failed", created_at=march.replace(day=5))
+    cl = admin_client.get(ITEMS_URL, {"queue": "tests"}).context["cl"]
+    assert [item.pk for item in cl.result_list] == [newer.pk, older.pk]
+    assert [c["title"] for c in cl.range_date_hierarchy["choices"]] == [
+        f"March {d}" for d in (3, 4, 5)
+    ]
+    failed = admin_client.get(ITEMS_URL, {"queue": "tests", "status__exact": "failed"})
+    assert [item.pk for item in failed.context["cl"].result_list] == [newer.pk]
+
+
 def test_queue_filter_offers_defined_switched_and_served_queues(admin_client):
     QueueState.objects.create(name="paused-once")
     Runner.objects.create(id="r1", hostname="h", pid=1, queues=["adhoc"], concurrency=1)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from django_taskqueue.actions import set_queue_paused
 from django_taskqueue.enqueue import enqueue_by_alias, enqueue_many
-from django_taskqueue.models import QueueItem, Runner, TaskDefinition
+from django_taskqueue.models import QueueItem, QueueItemAttempt, Runner, TaskDefinition
 
 from .api_helpers import API, bearer, live_runner, user_with
 
@@ -580,7 +580,7 @@ def test_metrics_have_run_time_and_wait_histograms_per_queue_and_alias(api):
     from tests.conftest import drain
 
     enqueue_many("Record", [{"value": n} for n in range(3)])
-    enqueue_by_alias("Record", {"sleep": 0.2})
+    sleeper = enqueue_by_alias("Record", {"sleep": 0.2})
     drain()
     lines = metric_lines(api)
     run = [line for line in lines if line.startswith("taskqueue_run_duration_seconds")]
@@ -595,3 +595,17 @@ def test_metrics_have_run_time_and_wait_histograms_per_queue_and_alias(api):
     wait = 'taskqueue_queue_wait_seconds_bucket{alias="Record",le="+Inf",queue="tests"} 4.0'
     assert wait in lines
     assert "# TYPE taskqueue_run_duration_seconds histogram" in lines
+    # The histograms read the attempts alone: their copy of the queue names the series, and
+    # an attempt recorded without the copies (before migration 0017) is left out.
+    QueueItemAttempt.objects.filter(item=sleeper).update(queue_name="elsewhere")
+    unknown = QueueItemAttempt.objects.filter(queue_name="tests").order_by("id")[0]
+    QueueItemAttempt.objects.filter(pk=unknown.pk).update(definition=None, enqueued_at=None)
+    lines = metric_lines(api)
+    assert (
+        'taskqueue_run_duration_seconds_bucket{alias="Record",le="+Inf",queue="tests"} 2.0'
+        in lines
+    )
+    assert (
+        'taskqueue_run_duration_seconds_bucket{alias="Record",le="+Inf",queue="elsewhere"} 1.0'
+        in lines
+    )

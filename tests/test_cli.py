@@ -329,6 +329,13 @@ def test_recover_requeues_items_of_a_dead_runner():
     assert output.strip() == "Recovered stuck items: 1 requeued, 0 failed."
     stuck.refresh_from_db()
     assert (stuck.status, stuck.runner_id) == ("queued", None)
+    (lost,) = stuck.attempt_log.all()
+    assert (lost.outcome, lost.queue_name, lost.definition_id, lost.enqueued_at) == (
+        "lost",
+        stuck.queue_name,
+        stuck.definition_id,
+        stuck.created_at,
+    )
     assert taskqueue("recover").strip() == "Recovered stuck items: 0 requeued, 0 failed."
 
 

@@ -85,3 +85,33 @@ def test_transition_uses_the_database_status_not_a_stale_instance():
     QueueItem.objects.filter(pk=item.pk).update(status="success")  # a runner finished it
     with pytest.raises(InvalidTransition, match="it is success"):
         item.pause()
+
+
+def test_migration_0017_copies_item_facts_onto_the_last_hour_of_attempts():
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+
+    from django_taskqueue.models import QueueItemAttempt
+
+    migration = import_module("django_taskqueue.migrations.0017_attempt_facts_and_recent_indexes")
+    item = enqueue_by_alias("Record", queue_name="reports")
+    now = timezone.now()
+    recent, old = (
+        QueueItemAttempt.objects.create(
+            item=item, number=1, outcome="success", finished_at=finished_at
+        )
+        for finished_at in (now, now - migration.RECENT - timezone.timedelta(minutes=1))
+    )
+    # The step reads only its schema editor's connection (SQLite's refuses to open here).
+    migration.fill_recent_attempts(apps, SimpleNamespace(connection=connection))
+    recent.refresh_from_db()
+    old.refresh_from_db()
+    assert (recent.queue_name, recent.definition_id, recent.enqueued_at) == (
+        "reports",
+        item.definition_id,
+        item.created_at,
+    )
+    assert (old.queue_name, old.definition_id, old.enqueued_at) == (None, None, None)

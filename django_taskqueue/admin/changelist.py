@@ -2,10 +2,12 @@
 
 Django's ``date_hierarchy`` lists the years, months or days that hold rows with
 ``SELECT DISTINCT date_trunc(...)`` over the whole filtered list: most of a second on a million
-items, on every page view. Here the first and last date (``MIN``/``MAX``, answered from the
-``created_at`` index) bound the periods, and every period between them is offered; one without
-items simply opens an empty list. The template renders the result with Django's own
-``admin/date_hierarchy.html``.
+items, on every page view. Here the dates of the list's first and last item, in its own order
+(newest first, ids rising with ``created_at``), bound the periods, and every period between
+them is offered; one without items simply opens an empty list. Both are read from the index
+the list itself is read from, where ``MIN``/``MAX`` of a filtered list would walk the
+``created_at`` index past every newer item of other queues or statuses. The template renders
+the result with Django's own ``admin/date_hierarchy.html``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import datetime
 from typing import Any
 
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Max, Min
 from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.text import capfirst
@@ -55,10 +56,11 @@ class RangeDateHierarchyChangeList(ChangeList):
                 {"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}
             ]
             return context
-        bounds = self.queryset.aggregate(first=Min(field), last=Max(field))
-        if bounds["first"] is None:
+        dates = self.queryset.values_list(field, flat=True)
+        newest, oldest = dates.first(), dates.reverse().first()
+        if newest is None or oldest is None:
             return {"show": False}
-        first, last = (timezone.localtime(bounds[k]).date() for k in ("first", "last"))
+        first, last = sorted(timezone.localtime(date).date() for date in (oldest, newest))
         if not year and first.year == last.year:
             year = str(first.year)
             month = month or (str(first.month) if first.month == last.month else None)

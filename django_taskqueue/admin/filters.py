@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import InvalidName
+from ..models.items import QueueItemQuerySet
 from ..store import get_store
 from ..tenants import check_tenant
 from ..validation import validate_name
@@ -82,7 +83,7 @@ class QueueNameFilter(admin.SimpleListFilter):
                 name = validate_name(self.value(), "queue name")
             except InvalidName as exc:
                 raise IncorrectLookupParameters(str(exc)) from None
-            return queryset.filter(queue_name=name)
+            return cast(QueueItemQuerySet, queryset).in_queue(name)
         return queryset
 
 

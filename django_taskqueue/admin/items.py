@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from ..actions import REQUIRED_PERMISSION
 from ..exceptions import InvalidValue
 from ..models import QueueItem
+from ..models.items import NEWEST_IN_QUEUE_FIRST
 from ..store import get_store
 from ..validation import parse_item_id
 from .changelist import RangeDateHierarchyChangeList
@@ -165,9 +166,12 @@ class QueueItemAdmin(
         """Newest first. Within a year, month or day of the date drill-down, newest by
         ``created_at`` (the same order, as ids rise with it): PostgreSQL then reads that
         period backwards from the ``created_at`` index, where ``-id`` would walk the primary
-        key from the newest item down to the period, seconds on millions of rows."""
+        key from the newest item down to the period, seconds on millions of rows. Within
+        one queue, in the order ``QueueItemQuerySet.in_queue`` reads from its index."""
         if any(name.startswith(f"{self.date_hierarchy}__") for name in request.GET):
             return ("-created_at", "-id")
+        if request.GET.get(QueueNameFilter.parameter_name):
+            return NEWEST_IN_QUEUE_FIRST
         return self.ordering
 
     def get_search_results(

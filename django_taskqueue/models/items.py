@@ -22,6 +22,9 @@ from .fields import (
     tenant_field,
 )
 
+NEWEST_FIRST: tuple[str, ...] = ("-id",)
+NEWEST_IN_QUEUE_FIRST: tuple[str, ...] = ("-queue_name", "-id")
+
 
 class QueueItemQuerySet(SoftDeleteQuerySet):
     def matching(
@@ -31,14 +34,27 @@ class QueueItemQuerySet(SoftDeleteQuerySet):
 
         The filter operators use from the CLI and the HTTP API alike.
         """
-        items = self
+        items, ordering = self, NEWEST_FIRST
         if status is not None:
             items = items.filter(status=status)
         if queue_name is not None:
-            items = items.filter(queue_name=queue_name)
+            items, ordering = items.in_queue(queue_name), NEWEST_IN_QUEUE_FIRST
         if alias is not None:
             items = items.filter(definition__alias=alias)
-        return items.order_by("-id")
+        return items.order_by(*ordering)
+
+    def in_queue(self, queue_name: str) -> QueueItemQuerySet:
+        """One queue's items, newest first when ordered by ``NEWEST_IN_QUEUE_FIRST``.
+
+        The pair is spelled so that PostgreSQL reads ``task_queue_queue_recent_idx``
+        backwards: a range of one value and the order ``(queue_name, id)``. Given
+        ``queue_name = X ORDER BY id DESC``, its planner may walk the primary key down from
+        the newest item instead, assuming the queue's items are spread evenly; after a burst
+        of another queue's items it then reads a page for every item of the burst first.
+        """
+        return self.filter(queue_name__range=(queue_name, queue_name)).order_by(
+            *NEWEST_IN_QUEUE_FIRST
+        )
 
     def finished(self) -> QueueItemQuerySet:
         return self.filter(status__in=QueueItem.FINISHED_STATUSES)
@@ -129,6 +145,7 @@ class QueueItem(models.Model):
         blank=True,
         related_name="items",
         verbose_name=_("held by runner"),
+        db_index=False,  # task_queue_runner_idx holds only the items a runner holds
     )
     cancel_requested = models.BooleanField(_("cancel requested"), default=False, db_default=False)
     # Unique items: the caller's key, kept for display; the definition's scope at enqueue time
@@ -159,6 +176,7 @@ class QueueItem(models.Model):
         on_delete=models.SET_NULL,
         related_name="items",
         editable=False,
+        db_index=False,  # served by task_queue_one_per_fire_time, which leads with it
     )
     scheduled_for = models.DateTimeField(_("fire time"), null=True, blank=True, editable=False)
 
@@ -226,15 +244,40 @@ class QueueItem(models.Model):
                 name="task_queue_keyed_idx",
             ),
             models.Index(fields=["queue_name", "status"], name="task_queue_queue_status_idx"),
+            # Newest first within a queue, a status or a tenant: the admin's and the API's
+            # filtered lists read these backwards instead of walking the primary key past
+            # every newer item of other queues (docs/runners.md#big-tables).
+            models.Index(fields=["queue_name", "id"], name="task_queue_queue_recent_idx"),
+            models.Index(fields=["status", "id"], name="task_queue_status_recent_idx"),
+            models.Index(
+                fields=["tenant", "id"],
+                condition=Q(tenant__isnull=False),
+                name="task_queue_tenant_recent_idx",
+            ),
             # Counts per definition and status, and the claim's look-up of which limited
             # definitions have items due on a runner's queues.
             models.Index(
                 fields=["definition", "status", "queue_name", "run_at"],
                 name="task_queue_def_due_idx",
             ),
-            models.Index(fields=["status", "completed_at"], name="task_queue_finished_idx"),
+            # Finished items only (retention, recent throughput): an item that has not
+            # finished costs this index nothing.
+            models.Index(
+                fields=["status", "completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="task_queue_finished_idx",
+            ),
             models.Index(fields=["created_at"], name="task_queue_created_idx"),
-            models.Index(fields=["workflow", "status"], name="task_queue_workflow_idx"),
+            models.Index(
+                fields=["workflow", "status"],
+                condition=Q(workflow__isnull=False),
+                name="task_queue_workflow_idx",
+            ),
+            models.Index(
+                fields=["runner"],
+                condition=Q(runner__isnull=False),
+                name="task_queue_runner_idx",
+            ),
             # A tenant-bound API token's lists (newest first, by status) and the metrics'
             # counts per tenant read only the rows that have a tenant.
             models.Index(
@@ -341,6 +384,21 @@ class QueueItemAttempt(models.Model):
         _("error class"), max_length=255, blank=True, default="", db_default=""
     )
     error_message = models.TextField(_("error message"), blank=True, default="", db_default="")
+    # Copies of the item's queue, definition and enqueue time, written with the attempt, so
+    # the run-time and wait histograms of /metrics read the recent attempts alone: their
+    # items' rows lie scattered over a big table. NULL on attempts recorded before 0017.
+    queue_name = models.CharField(_("queue"), max_length=100, null=True, editable=False)
+    definition = models.ForeignKey(
+        TaskDefinition,
+        on_delete=models.DO_NOTHING,  # its items protect it, and attempts go with them
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("definition"),
+    )
+    enqueued_at = models.DateTimeField(_("enqueued"), null=True, editable=False)
 
     class Meta:
         ordering = ["item", "finished_at", "id"]

@@ -45,7 +45,16 @@ class Housekeeping:
             stuck = list(
                 items.stuck(cutoff)
                 .select_for_update(skip_locked=True, of=("self",))
-                .values("id", "attempts", "max_attempts", "started_at", "runner_id", "queue_name")
+                .values(
+                    "id",
+                    "attempts",
+                    "max_attempts",
+                    "started_at",
+                    "runner_id",
+                    "queue_name",
+                    "definition_id",
+                    "created_at",
+                )
             )
             if not stuck:
                 return {"requeued": 0, "failed": 0}
@@ -81,6 +90,9 @@ class Housekeeping:
                     error=message,
                     error_class=failure.class_path,
                     error_message=message,
+                    queue_name=row["queue_name"],
+                    definition_id=row["definition_id"],
+                    enqueued_at=row["created_at"],
                 )
                 for row in stuck
             )

@@ -110,11 +110,11 @@ WITH v AS (
 ), logged AS (
     INSERT INTO {ATTEMPTS} (
         item_id, number, runner_name, started_at, finished_at, outcome, error, error_class,
-        error_message
+        error_message, queue_name, definition_id, enqueued_at
     )
-    SELECT item_id, attempt, %s, started_at, finished_at, outcome, traceback, error_class,
-           error_message
-    FROM v WHERE v.outcome <> '{SNOOZED}' AND EXISTS (SELECT 1 FROM {ITEMS} WHERE id = v.item_id)
+    SELECT v.item_id, v.attempt, %s, v.started_at, v.finished_at, v.outcome, v.traceback,
+           v.error_class, v.error_message, i.queue_name, i.definition_id, i.created_at
+    FROM v JOIN {ITEMS} AS i ON i.id = v.item_id WHERE v.outcome <> '{SNOOZED}'
 )
 SELECT u.id, {FOLLOWERS.format(row="u")}
 FROM updated AS u WHERE u.status IN ('success', 'failed', 'canceled')

@@ -81,9 +81,10 @@ _FINAL = ("success", "failed", "canceled")
 _RECORD_ATTEMPT = f"""
 INSERT INTO {ATTEMPTS} (
     item_id, number, runner_name, started_at, finished_at, outcome, error, error_class,
-    error_message
+    error_message, queue_name, definition_id, enqueued_at
 )
-SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM {ITEMS} WHERE id = %s)
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, queue_name, definition_id, created_at
+FROM {ITEMS} WHERE id = %s
 """
 
 

@@ -28,6 +28,9 @@ def test_success_stores_output_and_history():
     (attempt,) = item.attempt_log.all()
     assert attempt.outcome == QueueItemAttempt.Outcome.SUCCESS and attempt.number == 1
     assert Journal.objects.filter(item_id=item.pk).count() == 1
+    # The item's facts /metrics reads from the attempt alone (store/stats.py).
+    copied = (attempt.queue_name, attempt.definition_id, attempt.enqueued_at)
+    assert copied == (item.queue_name, item.definition_id, item.created_at)
 
 
 def test_priority_then_run_at_then_creation_order():
