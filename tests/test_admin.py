@@ -29,6 +29,7 @@ from django_taskqueue.models import (
     Runner,
     TaskDefinition,
 )
+from django_taskqueue.store import get_store
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +50,17 @@ def make_item(status: str = "queued", alias: str = "Record", **changes: object) 
         changes.setdefault("completed_at", now)
     QueueItem.all_objects.filter(pk=item.pk).update(status=status, **changes)
     item.refresh_from_db()
+    if item.started_at and item.completed_at:  # and the attempt that finished it
+        QueueItemAttempt.objects.create(
+            item=item,
+            number=item.attempts,
+            outcome=status,
+            started_at=item.started_at,
+            finished_at=item.completed_at,
+            queue_name=item.queue_name,
+            definition_id=item.definition_id,
+            enqueued_at=item.created_at,
+        )
     return item
 
 
@@ -744,6 +756,23 @@ def test_enqueue_needs_its_permission():
 
 
 # --------------------------------------------------------------------------- dashboard
+
+
+def test_recent_throughput_counts_successes_by_attempt_and_the_rest_by_item():
+    """Successes come from the attempt log (read in order on a big table); so one soft-deleted
+    since still counts at its minute. Failed and canceled items (one that never ran) come
+    from the items."""
+    now = timezone.now()
+    make_item("success", completed_at=now).soft_delete()
+    make_item("failed", completed_at=now)
+    enqueue_by_alias("Record").cancel()
+    make_item("success", completed_at=now - timedelta(hours=1))  # before the window
+    rows = get_store().finished_per_minute(now - timedelta(minutes=5))
+    assert sorted((queue, status, n) for queue, _, status, n in rows) == [
+        ("tests", "canceled", 1),
+        ("tests", "failed", 1),
+        ("tests", "success", 1),
+    ]
 
 
 def test_dashboard_shows_queues_chart_and_live_runners(admin_client):
