@@ -223,6 +223,16 @@ def test_date_drill_down_offers_every_day_between_the_first_and_last_item(admin_
     assert [c["title"] for c in months.range_date_hierarchy["choices"]] == ["March 2026"]
 
 
+def test_date_drill_down_spans_every_item_whichever_column_the_list_is_sorted_by(admin_client):
+    march = timezone.make_aware(datetime(2026, 3, 3, 12))
+    for day, priority in ((3, 5), (4, 0), (6, 9)):
+        make_item("success", created_at=march.replace(day=day), priority=priority)
+    by_priority = admin_client.get(ITEMS_URL, {"o": "6"}).context["cl"]  # the priority column
+    assert [item.priority for item in by_priority.result_list] == [0, 5, 9]
+    days = [c["title"] for c in by_priority.range_date_hierarchy["choices"]]
+    assert days == [f"March {d}" for d in (3, 4, 5, 6)]
+
+
 def test_within_a_drill_down_period_the_list_is_newest_created_first(admin_client):
     """There the list is ordered by ``created_at`` (which PostgreSQL reads from its index for
     the period), not by id: an item created later shows first even with the lower id."""

@@ -2,18 +2,19 @@
 
 Django's ``date_hierarchy`` lists the years, months or days that hold rows with
 ``SELECT DISTINCT date_trunc(...)`` over the whole filtered list: most of a second on a million
-items, on every page view. Here the dates of the list's first and last item, in its own order
-(newest first, ids rising with ``created_at``), bound the periods, and every period between
-them is offered; one without items simply opens an empty list. Both are read from the index
-the list itself is read from, where ``MIN``/``MAX`` of a filtered list would walk the
-``created_at`` index past every newer item of other queues or statuses. The template renders
-the result with Django's own ``admin/date_hierarchy.html``.
+items, on every page view. Here the dates of the list's newest and oldest item (by id, which
+rises with ``created_at``) bound the periods, and every period between them is offered; one
+without items simply opens an empty list. Both are read from the index the unsorted list is
+read from, where ``MIN``/``MAX`` of a filtered list would walk the ``created_at`` index past
+every newer item of other queues or statuses. The template renders the result with Django's
+own ``admin/date_hierarchy.html``.
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 
 from django.contrib.admin.views.main import ChangeList
 from django.utils import formats, timezone
@@ -32,6 +33,12 @@ def _months(first: datetime.date, last: datetime.date) -> list[datetime.date]:
 
 def _days(first: datetime.date, last: datetime.date) -> list[datetime.date]:
     return [first + datetime.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+class NewestFirst(Protocol):
+    """The model admin's order for a list with these filters and no column sorted."""
+
+    def newest_first(self, params: Mapping[str, Any]) -> tuple[str, ...]: ...
 
 
 class RangeDateHierarchyChangeList(ChangeList):
@@ -56,7 +63,9 @@ class RangeDateHierarchyChangeList(ChangeList):
                 {"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}
             ]
             return context
-        dates = self.queryset.values_list(field, flat=True)
+        # Newest first as with no column sorted, whichever column the list is sorted by.
+        newest_first = cast(NewestFirst, self.model_admin).newest_first(self.params)
+        dates = self.queryset.order_by(*newest_first).values_list(field, flat=True)
         newest, oldest = dates.first(), dates.reverse().first()
         if newest is None or oldest is None:
             return {"show": False}

@@ -7,6 +7,7 @@ changed and what was skipped. Fields a runner owns are never editable here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.contrib import admin, messages
@@ -163,14 +164,18 @@ class QueueItemAdmin(
         return RangeDateHierarchyChangeList
 
     def get_ordering(self, request: HttpRequest) -> tuple[str, ...]:
-        """Newest first. Within a year, month or day of the date drill-down, newest by
-        ``created_at`` (the same order, as ids rise with it): PostgreSQL then reads that
-        period backwards from the ``created_at`` index, where ``-id`` would walk the primary
-        key from the newest item down to the period, seconds on millions of rows. Within
-        one queue, in the order ``QueueItemQuerySet.in_queue`` reads from its index."""
-        if any(name.startswith(f"{self.date_hierarchy}__") for name in request.GET):
+        return self.newest_first(request.GET)
+
+    def newest_first(self, params: Mapping[str, Any]) -> tuple[str, ...]:
+        """Newest first, for the list's filters (``params``). Within a year, month or day of
+        the date drill-down, newest by ``created_at`` (the same order, as ids rise with it):
+        PostgreSQL then reads that period backwards from the ``created_at`` index, where
+        ``-id`` would walk the primary key from the newest item down to the period, seconds
+        on millions of rows. Within one queue, in the order ``QueueItemQuerySet.in_queue``
+        reads from its index."""
+        if any(name.startswith(f"{self.date_hierarchy}__") for name in params):
             return ("-created_at", "-id")
-        if request.GET.get(QueueNameFilter.parameter_name):
+        if params.get(QueueNameFilter.parameter_name):
             return NEWEST_IN_QUEUE_FIRST
         return self.ordering
 
