@@ -76,7 +76,19 @@ def _badge(item: QueueItem) -> SafeString:
     return status_badge(item.status, item.get_status_display())
 
 
+# The lists the item page links to, by relation: ``?children__id__exact=ID`` (ID's parents)
+# and ``?parents__id__exact=ID`` (its children).
+RELATION_LOOKUPS = frozenset(f"{relation}__id__exact" for relation in ("children", "parents"))
+
+
 class ItemDependenciesMixin:
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        """Django 5.2.20 and later refuse filters across a reverse relation that no list
+        filter names; these two are the item page's own links (a parent's or a child's id)."""
+        if lookup in RELATION_LOOKUPS:
+            return True
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+
     @admin.display(description=_("workflow"))
     def workflow_link(self, item: QueueItem) -> SafeString:
         if item.workflow_id is None:
