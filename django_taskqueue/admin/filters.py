@@ -12,7 +12,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ..exceptions import InvalidName
-from ..models.items import QueueItemQuerySet
+from ..models.item_queries import QueueItemQuerySet
 from ..store import get_store
 from ..tenants import check_tenant
 from ..validation import validate_name

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from ..actions import REQUIRED_PERMISSION
 from ..exceptions import InvalidValue
 from ..models import QueueItem
-from ..models.items import NEWEST_IN_QUEUE_FIRST
+from ..models.item_queries import NEWEST_IN_QUEUE_FIRST
 from ..store import get_store
 from ..validation import parse_item_id
 from .changelist import RangeDateHierarchyChangeList

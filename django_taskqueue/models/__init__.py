@@ -5,8 +5,9 @@ Query logic lives on the QuerySets; every change of state goes through the store
 (``django_taskqueue.store``), so it is one guarded statement however many rows it touches.
 """
 
+from .attempts import QueueItemAttempt
 from .definitions import TaskDefinition
-from .items import QueueItem, QueueItemAttempt
+from .items import QueueItem
 from .runners import LimitStart, QueueState, Runner
 from .schedules import Schedule
 from .webhooks import WebhookDelivery

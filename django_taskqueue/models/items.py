@@ -1,12 +1,11 @@
-"""Queue items (one execution each) and their attempt history."""
+"""Queue items (one execution each) and the queries over them."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.db import models
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -17,65 +16,10 @@ from .fields import (
     ATTEMPTS_VALIDATORS,
     PRIORITY_VALIDATORS,
     AliveManager,
-    SoftDeleteQuerySet,
     name_field,
     tenant_field,
 )
-
-NEWEST_FIRST: tuple[str, ...] = ("-id",)
-NEWEST_IN_QUEUE_FIRST: tuple[str, ...] = ("-queue_name", "-id")
-
-
-class QueueItemQuerySet(SoftDeleteQuerySet):
-    def matching(
-        self, status: str | None = None, queue_name: str | None = None, alias: str | None = None
-    ) -> QueueItemQuerySet:
-        """Items with the given status, queue and alias (None: any), newest first.
-
-        The filter operators use from the CLI and the HTTP API alike.
-        """
-        items, ordering = self, NEWEST_FIRST
-        if status is not None:
-            items = items.filter(status=status)
-        if queue_name is not None:
-            items, ordering = items.in_queue(queue_name), NEWEST_IN_QUEUE_FIRST
-        if alias is not None:
-            items = items.filter(definition__alias=alias)
-        return items.order_by(*ordering)
-
-    def in_queue(self, queue_name: str) -> QueueItemQuerySet:
-        """One queue's items, newest first when ordered by ``NEWEST_IN_QUEUE_FIRST``.
-
-        The pair is spelled so that PostgreSQL reads ``task_queue_queue_recent_idx``
-        backwards: a range of one value and the order ``(queue_name, id)``. Given
-        ``queue_name = X ORDER BY id DESC``, its planner may walk the primary key down from
-        the newest item instead, assuming the queue's items are spread evenly; after a burst
-        of another queue's items it then reads a page for every item of the burst first.
-        """
-        return self.filter(queue_name__range=(queue_name, queue_name)).order_by(
-            *NEWEST_IN_QUEUE_FIRST
-        )
-
-    def finished(self) -> QueueItemQuerySet:
-        return self.filter(status__in=QueueItem.FINISHED_STATUSES)
-
-    def stuck(self, cutoff: Any) -> QueueItemQuerySet:
-        """Running items whose runner stopped heartbeating before ``cutoff``."""
-        return self.filter(status=QueueItem.Status.RUNNING).filter(
-            Q(runner__isnull=True, started_at__lt=cutoff)
-            | Q(runner__heartbeat_at__lt=cutoff)
-            | Q(runner__stopped_at__isnull=False)
-        )
-
-    def counts_by_queue_and_status(self) -> dict[str, dict[str, int]]:
-        rows = self.values("queue_name", "status").annotate(n=Count("id")).order_by()
-        result: dict[str, dict[str, int]] = {}
-        for row in rows:
-            per_status = result.setdefault(
-                row["queue_name"], {status: 0 for status in QueueItem.Status.values}
-            )
-            per_status[row["status"]] = row["n"]
-        return dict(sorted(result.items()))
+from .item_queries import QueueItemQuerySet
 
 
 class QueueItem(models.Model):
@@ -360,48 +304,3 @@ class QueueItem(models.Model):
 
     def restore(self) -> None:
         self._apply("restore")
-
-
-class QueueItemAttempt(models.Model):
-    """One run of an item, kept so requeues and retries do not erase what happened."""
-
-    class Outcome(models.TextChoices):
-        SUCCESS = "success", _("Success")
-        RETRY = "retry", _("Failed, will retry")
-        FAILED = "failed", _("Failed")
-        CANCELED = "canceled", _("Canceled")
-        TIMEOUT = "timeout", _("Timed out")
-        LOST = "lost", _("Runner lost")
-
-    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="attempt_log")
-    number = models.PositiveIntegerField(_("attempt"))
-    runner_name = models.CharField(_("runner"), max_length=200, blank=True)
-    started_at = models.DateTimeField(_("started"), null=True)
-    finished_at = models.DateTimeField(_("finished"), default=timezone.now)
-    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
-    error = models.TextField(_("error"), blank=True, default="", help_text=_("The traceback."))
-    error_class = models.CharField(
-        _("error class"), max_length=255, blank=True, default="", db_default=""
-    )
-    error_message = models.TextField(_("error message"), blank=True, default="", db_default="")
-    # Copies of the item's queue, definition and enqueue time, written with the attempt, so
-    # the run-time and wait histograms of /metrics read the recent attempts alone: their
-    # items' rows lie scattered over a big table. NULL on attempts recorded before 0017.
-    queue_name = models.CharField(_("queue"), max_length=100, null=True, editable=False)
-    definition = models.ForeignKey(
-        TaskDefinition,
-        on_delete=models.DO_NOTHING,  # its items protect it, and attempts go with them
-        db_constraint=False,
-        db_index=False,
-        null=True,
-        editable=False,
-        related_name="+",
-        verbose_name=_("definition"),
-    )
-    enqueued_at = models.DateTimeField(_("enqueued"), null=True, editable=False)
-
-    class Meta:
-        ordering = ["item", "finished_at", "id"]
-        verbose_name = _("attempt")
-        # Recent attempts, for the run-time and wait histograms of /metrics.
-        indexes = [models.Index(fields=["finished_at"], name="task_queue_attempt_done_idx")]
