@@ -24,14 +24,14 @@ class QueueItemQuerySet(SoftDeleteQuerySet):
 
         The filter operators use from the CLI and the HTTP API alike.
         """
-        items, ordering = self, NEWEST_FIRST
+        items = self.order_by(*NEWEST_FIRST)
         if status is not None:
             items = items.filter(status=status)
         if queue_name is not None:
-            items, ordering = items.in_queue(queue_name), NEWEST_IN_QUEUE_FIRST
+            items = items.in_queue(queue_name)  # in the order it reads from its index
         if alias is not None:
             items = items.filter(definition__alias=alias)
-        return items.order_by(*ordering)
+        return items
 
     def in_queue(self, queue_name: str) -> QueueItemQuerySet:
         """One queue's items, newest first when ordered by ``NEWEST_IN_QUEUE_FIRST``.
