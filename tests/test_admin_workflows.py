@@ -269,6 +269,18 @@ def test_many_parents_are_listed_up_to_twenty_and_the_rest_are_a_filtered_list(a
     assert [item.pk for item in kids.result_list] == [child.pk]
 
 
+@pytest.mark.parametrize("relation", ["children", "parents"])
+def test_a_bad_id_in_a_parents_or_children_list_is_the_admins_error_page_or_empty(
+    admin_client, relation
+):
+    enqueue_by_alias("Step", {}, depends_on=[enqueue_by_alias("Step", {})])
+    response = admin_client.get(ITEMS_URL, {f"{relation}__id__exact": "abc"})
+    assert (response.status_code, response["Location"]) == (302, f"{ITEMS_URL}?e=1")
+    for unknown in ("-1", "99999999999999999999999"):
+        listed = admin_client.get(ITEMS_URL, {f"{relation}__id__exact": unknown})
+        assert listed.status_code == 200 and not listed.context["cl"].result_list
+
+
 def test_waiting_items_have_their_colour_and_their_filter(admin_client):
     parent = enqueue_by_alias("Step", {})
     child = enqueue_by_alias("Step", {}, depends_on=[parent])
