@@ -20,3 +20,6 @@ class TaskQueueConfig(AppConfig):
         from .webhooks.delivery import register_delivery_handler
 
         register_delivery_handler()
+        from .store import import_store
+
+        import_store()

@@ -7,6 +7,8 @@ themselves: they call a store method, and the vendor class decides how it is spe
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db import connections
 
 from ..conf import app_settings
@@ -43,6 +45,16 @@ def get_store(using: str | None = None) -> QueueStore:
 
 # Stores hold nothing but their alias, so one per alias serves the whole process.
 _stores: dict[str, QueueStore] = {}
+
+
+def import_store() -> None:
+    """Import the queue database's store, and what enqueueing needs, at the app's start, so
+    that a process's first enqueue does not pay for the imports. A database the system checks
+    refuse is left to them."""
+    from .. import enqueue  # noqa: F401
+
+    with contextlib.suppress(InvalidValue, NotImplementedError):
+        get_store()
 
 
 def _make_store(alias: str) -> QueueStore:

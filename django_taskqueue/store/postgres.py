@@ -16,6 +16,7 @@ from .base import ATTEMPTS, ITEMS, QUEUES, QueueStore, outcome_row
 from .big_counts import EstimatedCounts
 from .dependencies import FOLLOWERS, followers_from
 from .flow_sql import due_definitions_sql
+from .one_trip import fetch_rows
 from .records import SNOOZED, ClaimedItem, Outcome
 from .rooms import definition_scope, queue_scope, window
 from .uniqueness import UNIQUE_INSERT
@@ -171,9 +172,12 @@ class PostgresStore(EstimatedCounts, QueueStore):
         # One JSON array as text: cheaper to send than an array of jsonb values.
         array = f"[{','.join(parameters)}]"
         params = [alias, array, queue_name, priority, run_at, now, channel]
-        with self.connection.cursor() as cursor:
-            cursor.execute(_INSERT, params)
-            rows = cursor.fetchall()
+        rows = [
+            (int(item_id), int(definition_id), queue, int(max_attempts), int(priority))
+            for item_id, definition_id, queue, max_attempts, priority in fetch_rows(
+                self.connection, _INSERT, params
+            )
+        ]
         return rows or None
 
     def claim(
