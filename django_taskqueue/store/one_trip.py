@@ -20,18 +20,20 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
 from django.db.backends.base.base import BaseDatabaseWrapper
-from psycopg.pq import ConnStatus, ExecStatus, PipelineStatus, TransactionStatus
+
+try:
+    import psycopg
+    from psycopg.adapt import Transformer
+    from psycopg.pq import ConnStatus, ExecStatus, PipelineStatus, TransactionStatus
+except ImportError:  # a SQLite-only install, where no PostgreSQL store is ever made
+    pass
 
 Row = tuple[Any, ...]
 
 
 def fetch_rows(database: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[Row]:
-    """The rows of one statement, its BEGIN sent with it when it opens the transaction.
-
-    Rows read in one trip hold each value as text (``None`` for NULL): the caller converts
-    them, and the same conversion serves the rows psycopg typed on the usual path."""
+    """The rows of one statement, its BEGIN sent with it when it opens the transaction."""
     with database.execute_wrapper(_with_begin), database.cursor() as cursor:
         rows: list[Row] = cursor.execute(sql, params)
     return rows
@@ -59,13 +61,10 @@ def _with_begin(
                 message = connection.pgconn.error_message.decode(encoding, "replace")
                 raise psycopg.OperationalError(message.strip() or "connection lost")
             raise psycopg.errors.error_from_result(result, encoding=encoding)
-        return [
-            tuple(
-                None if value is None else value.decode(encoding)
-                for value in (result.get_value(row, column) for column in range(result.nfields))
-            )
-            for row in range(result.ntuples)
-        ]
+        # Typed by the cursor's own loaders, as psycopg would have.
+        loader = Transformer.from_context(cursor.cursor)
+        loader.set_pgresult(result)
+        return loader.load_rows(0, result.ntuples, tuple)
 
 
 def _opens_transaction(connection: psycopg.Connection[Any], cursor: Any) -> bool:

@@ -172,13 +172,7 @@ class PostgresStore(EstimatedCounts, QueueStore):
         # One JSON array as text: cheaper to send than an array of jsonb values.
         array = f"[{','.join(parameters)}]"
         params = [alias, array, queue_name, priority, run_at, now, channel]
-        rows = [
-            (int(item_id), int(definition_id), queue, int(max_attempts), int(priority))
-            for item_id, definition_id, queue, max_attempts, priority in fetch_rows(
-                self.connection, _INSERT, params
-            )
-        ]
-        return rows or None
+        return fetch_rows(self.connection, _INSERT, params) or None
 
     def claim(
         self,
