@@ -56,7 +56,7 @@ def _with_begin(
         encoding = connection.info.encoding
         statement = cursor.cursor.mogrify(sql, params).encode(encoding)
         result = connection.pgconn.exec_(_begin(connection) + b"; " + statement)
-        if result.status != ExecStatus.TUPLES_OK:
+        if result.status not in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK):
             if connection.pgconn.status == ConnStatus.BAD:
                 message = connection.pgconn.error_message.decode(encoding, "replace")
                 raise psycopg.OperationalError(message.strip() or "connection lost")
