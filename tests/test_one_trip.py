@@ -49,7 +49,7 @@ def sent_messages() -> Iterator[list[str]]:
             pgconn.untrace()
             trace.seek(0)
             for line in trace.read().splitlines():
-                direction, _length, kind, *text = line.split("\t")
+                direction, _length, kind, *text = [*line.split("\t"), "", ""]
                 if direction == "F":
                     messages.append(f"{kind} {''.join(text).strip()}")
 
@@ -126,10 +126,12 @@ def test_a_statement_the_server_refuses_raises_djangos_error_and_rolls_back_clea
     raw = connection.connection
     raw.read_only = True  # every transaction it opens refuses writes
     try:
-        with pytest.raises(InternalError, match="read-only transaction"), transaction.atomic():
-            enqueue_by_alias("Noop", {})
+        with sent_messages() as sent, pytest.raises(InternalError, match="read-only"):
+            with transaction.atomic():
+                enqueue_by_alias("Noop", {})
     finally:
         raw.read_only = None
+    assert sent[0].startswith('Query "BEGIN READ ONLY; SELECT')
     assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     assert not QueueItem.all_objects.exists()
     assert enqueue_by_alias("Noop", {}).pk
@@ -157,7 +159,8 @@ def test_query_logging_and_execute_wrappers_see_the_statement():
         with transaction.atomic():
             enqueue_by_alias("Noop", {})
     assert any("django_taskqueue_enqueue" in sql for sql in seen)
-    assert any("django_taskqueue_enqueue" in query["sql"] for query in logged.captured_queries)
+    (insert,) = [q["sql"] for q in logged.captured_queries if "_enqueue(" in q["sql"]]
+    assert insert.startswith("BEGIN; SELECT * FROM django_taskqueue_enqueue('Noop', '[{}]'")
 
 
 def test_an_execute_wrapper_that_refuses_the_statement_is_obeyed():
@@ -168,3 +171,35 @@ def test_an_execute_wrapper_that_refuses_the_statement_is_obeyed():
         with transaction.atomic():
             enqueue_by_alias("Noop", {})
     assert not QueueItem.all_objects.exists()
+
+
+def test_an_outer_wrapper_that_returns_nothing_still_gets_one_item():
+    def forgetful(execute, sql, params, many, context):
+        execute(sql, params, many, context)  # Django's ORM never needed the value back
+
+    with connection.execute_wrapper(forgetful), transaction.atomic():
+        item = enqueue_by_alias("Noop", {"n": 7})
+    assert list(QueueItem.objects.values_list("pk", "parameters")) == [(item.pk, {"n": 7})]
+
+
+def test_a_statement_an_outer_wrapper_sends_itself_goes_as_it_came():
+    """Such a statement opens the transaction the usual way and reads its own rows; the
+    insert after it, in the same transaction, takes the usual path too."""
+    settings_seen: list[object] = []
+
+    def tagging(execute, sql, params, many, context):
+        if not settings_seen:  # its own statement passes through it too
+            settings_seen.append(None)
+            with context["connection"].cursor() as cursor:
+                cursor.execute("SELECT set_config('app.tag', %s, true)", ["request-1"])
+                settings_seen[0] = cursor.fetchone()
+        return execute(sql, params, many, context)
+
+    with sent_messages() as sent, connection.execute_wrapper(tagging), transaction.atomic():
+        enqueue_by_alias("Noop", {})
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('app.tag', true)")
+            assert cursor.fetchone() == ("request-1",)
+    assert settings_seen[0] == ("request-1",)
+    assert sent[0] == 'Query "BEGIN"'  # psycopg's own, before the wrapper's statement
+    assert QueueItem.objects.count() == 1

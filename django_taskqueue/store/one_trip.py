@@ -7,11 +7,12 @@ do: sent as one simple-protocol message, ``BEGIN; <statement>`` opens the same t
 runs the statement in it. On this machine that made one enqueue per ``atomic()`` 1.2x faster
 (docs/benchmarks.md#single-enqueue-in-two-round-trips-7-december-2026).
 
-The statement still goes through Django's cursor, as the innermost ``execute_wrapper``, so
-query logging, other execute wrappers and Django's database errors see it as usual. Only when
-psycopg would send the BEGIN itself (not autocommit, no transaction open, no pipeline, a
-client-side binding cursor) does the wrapper send the two together; otherwise the statement
-takes the usual path.
+The statement goes through Django's cursor and every execute wrapper as usual; psycopg sends
+it, waits for it (a Ctrl-C cancels it), checks its results and raises its errors, which Django
+turns into its own. Only the innermost step changes, and only for this one statement when
+psycopg would send a BEGIN of its own just before it (psycopg 3, not autocommit, no
+transaction open, no pipeline, a client-side binding cursor): the BEGIN goes in front of the
+statement and psycopg is told, for that one call, not to send its own.
 """
 
 from __future__ import annotations
@@ -24,61 +25,61 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 try:
     import psycopg
-    from psycopg.adapt import Transformer
-    from psycopg.pq import ConnStatus, ExecStatus, PipelineStatus, TransactionStatus
-except ImportError:  # a SQLite-only install, where no PostgreSQL store is ever made
-    pass
+    from psycopg.pq import PipelineStatus, TransactionStatus
+except ImportError:  # no psycopg 3 (a SQLite-only install, or psycopg2): the usual path only
+    HAS_PSYCOPG = False
+else:
+    HAS_PSYCOPG = True
 
 Row = tuple[Any, ...]
 
 
 def fetch_rows(database: BaseDatabaseWrapper, sql: str, params: Sequence[Any]) -> list[Row]:
     """The rows of one statement, its BEGIN sent with it when it opens the transaction."""
-    with database.execute_wrapper(_with_begin), database.cursor() as cursor:
-        rows: list[Row] = cursor.execute(sql, params)
-    return rows
+    with database.cursor() as cursor:
+        if not HAS_PSYCOPG or not isinstance(database.connection, psycopg.Connection):
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        folded = False
 
+        def with_begin(
+            execute: Callable[..., Any],
+            sql: str,
+            params: Sequence[Any],
+            many: bool,
+            context: dict[str, Any],
+        ) -> Any:
+            nonlocal folded
+            connection = database.connection
+            # Another statement (one an outer wrapper sends itself) goes as it came.
+            if folded or context["cursor"] is not cursor or not _opens_transaction(cursor):
+                return execute(sql, params, many, context)
+            folded = True
+            connection._autocommit = True  # for this call only: no BEGIN of psycopg's own
+            try:
+                return execute(f"{_begin(connection)}; {sql}", params, many, context)
+            finally:
+                connection._autocommit = False
 
-def _with_begin(
-    execute: Callable[..., Any],
-    sql: str,
-    params: Sequence[Any],
-    many: bool,
-    context: dict[str, Any],
-) -> list[Row]:
-    database, cursor = context["connection"], context["cursor"]
-    connection: psycopg.Connection[Any] = database.connection
-    if many or not _opens_transaction(connection, cursor.cursor):
-        execute(sql, params, many, context)
+        with database.execute_wrapper(with_begin):
+            cursor.execute(sql, params)
+        if folded:
+            cursor.nextset()  # past the BEGIN's result, to the statement's
         return list(cursor.fetchall())
-    database.validate_no_broken_transaction()
-    with database.wrap_database_errors:
-        encoding = connection.info.encoding
-        statement = cursor.cursor.mogrify(sql, params).encode(encoding)
-        result = connection.pgconn.exec_(_begin(connection) + b"; " + statement)
-        if result.status not in (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK):
-            if connection.pgconn.status == ConnStatus.BAD:
-                message = connection.pgconn.error_message.decode(encoding, "replace")
-                raise psycopg.OperationalError(message.strip() or "connection lost")
-            raise psycopg.errors.error_from_result(result, encoding=encoding)
-        # Typed by the cursor's own loaders, as psycopg would have.
-        loader = Transformer.from_context(cursor.cursor)
-        loader.set_pgresult(result)
-        return loader.load_rows(0, result.ntuples, tuple)
 
 
-def _opens_transaction(connection: psycopg.Connection[Any], cursor: Any) -> bool:
-    """Whether psycopg would send a BEGIN before this cursor's next statement."""
-    pgconn = connection.pgconn
+def _opens_transaction(cursor: Any) -> bool:
+    """Whether psycopg would send a BEGIN before this (Django) cursor's next statement."""
+    connection = cursor.db.connection
     return (
         not connection.autocommit
-        and pgconn.transaction_status == TransactionStatus.IDLE
-        and pgconn.pipeline_status == PipelineStatus.OFF
-        and isinstance(cursor, psycopg.ClientCursor)
+        and connection.pgconn.transaction_status == TransactionStatus.IDLE
+        and connection.pgconn.pipeline_status == PipelineStatus.OFF
+        and isinstance(cursor.cursor, psycopg.ClientCursor)
     )
 
 
-def _begin(connection: psycopg.Connection[Any]) -> bytes:
+def _begin(connection: psycopg.Connection[Any]) -> str:
     """The BEGIN psycopg would send, with the connection's transaction characteristics."""
     return _begin_command(connection.isolation_level, connection.read_only, connection.deferrable)
 
@@ -88,7 +89,7 @@ def _begin_command(
     isolation_level: psycopg.IsolationLevel | None,
     read_only: bool | None,
     deferrable: bool | None,
-) -> bytes:
+) -> str:
     parts = ["BEGIN"]
     if isolation_level is not None:
         level = psycopg.IsolationLevel(isolation_level).name.replace("_", " ")
@@ -97,4 +98,4 @@ def _begin_command(
         parts.append("READ ONLY" if read_only else "READ WRITE")
     if deferrable is not None:
         parts.append("DEFERRABLE" if deferrable else "NOT DEFERRABLE")
-    return " ".join(parts).encode()
+    return " ".join(parts)
