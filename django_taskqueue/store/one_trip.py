@@ -4,7 +4,7 @@ Inside ``atomic()`` psycopg opens the transaction lazily: before the first state
 ``BEGIN`` and waits for the answer, then sends the statement and waits again. A request whose
 transaction is one enqueue so costs three round trips (BEGIN, the insert, COMMIT) where two
 do: sent as one simple-protocol message, ``BEGIN; <statement>`` opens the same transaction and
-runs the statement in it. On this machine that made one enqueue per ``atomic()`` 1.2x faster
+runs the statement in it. On this machine that made one enqueue per ``atomic()`` 6% to 22% faster
 (docs/benchmarks.md#single-enqueue-in-two-round-trips-7-december-2026).
 
 The statement goes through Django's cursor and every execute wrapper as usual; psycopg sends
