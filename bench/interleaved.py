@@ -28,8 +28,7 @@ from bench.peers import PEERS  # noqa: E402
 def one_round(peer: Any, n: int, concurrency: int, samples: int) -> dict[str, Any]:
     peer.reset()
     bulk = scenario.timed_enqueue(peer, "bulk", n)
-    peer.reset()
-    drained = scenario.drain(peer, n, concurrency, timeout=60 + n / 10)
+    drained = scenario.drain(peer, n, concurrency, timeout=60 + n / 10)  # empties and fills
     waited = scenario.latency(peer, samples)
     return {
         "bulk_per_s": bulk["per_s"] if bulk else None,  # None: the adapter has no bulk enqueue
